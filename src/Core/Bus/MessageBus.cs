@@ -1,0 +1,625 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Trellis.Core.Errors;
+using Trellis.Core.Messaging;
+using Trellis.Core.Topics;
+using Trellis.Core.Transport;
+
+namespace Trellis.Core.Bus;
+
+/// <summary>The messaging kernel: services with exclusion groups, signals to slots, durable subscriptions,
+/// codes, timeouts and the error channel, over any <see cref="ITransport"/>.</summary>
+public sealed partial class MessageBus : IAsyncDisposable
+{
+    private readonly ITransport _transport;
+    private readonly MessagingOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<TransportMessage>> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Topic, string Group), Subscription> _services = new();
+    private readonly ConcurrentDictionary<Subscription, byte> _subscriptions = new();
+    private readonly SemaphoreSlim _inFlight;
+    private readonly string _senderPrefix;
+    private long _senderSequence;
+    private int _disposed;
+
+    private MessageBus(ITransport transport, MessagingOptions options, TimeProvider time, ILogger logger)
+    {
+        _transport = transport;
+        _options = options;
+        _time = time;
+        _logger = logger;
+        _inFlight = new SemaphoreSlim(options.MaxInFlightRequests, options.MaxInFlightRequests);
+        _senderPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".";
+        Errors = new ErrorQueue(options.ErrorQueueCapacity);
+    }
+
+    /// <summary>The errors this process reported, newest first.</summary>
+    public ErrorQueue Errors { get; }
+
+    public MessagingOptions Options => _options;
+
+    public ITransport Transport => _transport;
+
+    /// <summary>Requests waiting for a reply right now.</summary>
+    public int PendingRequests => _pending.Count;
+
+    /// <summary>Durable deliveries dropped because their message id had been handled already.</summary>
+    public long DuplicatesDropped => Interlocked.Read(ref _duplicates);
+
+    private long _duplicates;
+
+    /// <summary>Starts a bus on a transport (which it then owns).</summary>
+    public static async Task<MessageBus> StartAsync(
+        ITransport transport,
+        MessagingOptions? options = null,
+        TimeProvider? time = null,
+        ILoggerFactory? loggers = null,
+        CancellationToken cancellationToken = default)
+    {
+        var bus = new MessageBus(
+            transport,
+            (options ?? new MessagingOptions()).Validate(),
+            time ?? TimeProvider.System,
+            loggers?.CreateLogger<MessageBus>() ?? (ILogger)NullLogger.Instance);
+        await transport.StartAsync(bus.OnReply, cancellationToken).ConfigureAwait(false);
+        return bus;
+    }
+
+    // ---------------------------------------------------------------- services (request/reply)
+
+    /// <summary>Subscribes a service handler: each request to <paramref name="topic"/> runs once per group.</summary>
+    /// <param name="group">The exclusion group (mandatory; <see cref="TopicRules.DefaultGroup"/> is the usual one).</param>
+    public async ValueTask<Subscription> ReplyToAsync(
+        string topic, string group, RequestHandler handler, HandlerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+        TopicRules.ValidateGroup(group, required: true);
+        ThrowIfDisposed();
+        var subscription = NewSubscription(SubscriptionKind.Service, topic, group, options);
+        if (!_services.TryAdd((topic, group), subscription))
+        {
+            throw new TrellisException(ErrorKind.AlreadyExists, $"Duplicate reply handler for topic:group '{topic}:{group}' in this process");
+        }
+
+        try
+        {
+            var spec = Subscription.Spec(ExchangeKind.Requests, topic, group, QueueLength(options), Prefetch(subscription));
+            subscription.Attach(await _transport.ConsumeAsync(
+                spec, (delivery, ct) => OnRequestDelivery(subscription, handler, delivery, ct), cancellationToken).ConfigureAwait(false));
+        }
+        catch
+        {
+            _services.TryRemove((topic, group), out _);
+            throw;
+        }
+
+        _subscriptions.TryAdd(subscription, 0);
+        return subscription;
+    }
+
+    /// <summary>Sends a request and waits for the first reply (or 404 / 499 / 503).</summary>
+    public async Task<Message> RequestAsync(string topic, JsonPayload data, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+        CheckPayload(data);
+        var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
+        ThrowIfDisposed();
+
+        if (!_inFlight.Wait(0))
+        {
+            await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var sender = NextSender();
+        var pending = new TaskCompletionSource<TransportMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _pending[sender] = pending;
+        try
+        {
+            var message = new TransportMessage
+            {
+                Topic = topic,
+                Data = data,
+                Sender = sender,
+                ReplyTo = _transport.ReplyAddress,
+                TimeoutMs = (int)Math.Min(int.MaxValue, wait.TotalMilliseconds),
+            };
+
+            var status = await _transport.PublishAsync(ExchangeKind.Requests, message, cancellationToken).ConfigureAwait(false);
+            if (status != PublishStatus.Routed)
+            {
+                var failed = status == PublishStatus.Unroutable
+                    ? Message.Error(Codes.NotFound, $"No active listeners for: {topic}")
+                    : Message.Error(Codes.QueueFull, $"The queue for '{topic}' is full; try again later");
+                Report(failed.Code, topic, sender, data, failed.Data, "requester");
+                return failed;
+            }
+
+            TransportMessage reply;
+            try
+            {
+                reply = await pending.Task.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                var timedOut = Message.Error(Codes.RequestTimeout, $"No reply to '{topic}' within {wait.TotalMilliseconds:0} ms");
+                Report(timedOut.Code, topic, sender, data, timedOut.Data, "requester");
+                return timedOut;
+            }
+
+            if (reply.Code == Codes.NotFound && reply.Data.IsNull)
+            {
+                // The broker returned the request: nobody was bound (the transport's late 404).
+                var notFound = Message.Error(Codes.NotFound, $"No active listeners for: {topic}");
+                Report(notFound.Code, topic, sender, data, notFound.Data, "requester");
+                return notFound;
+            }
+
+            return new Message(reply.Data, reply.Code);
+        }
+        finally
+        {
+            _pending.TryRemove(sender, out _);
+            _inFlight.Release();
+        }
+    }
+
+    // ---------------------------------------------------------------- slots (signals)
+
+    /// <summary>Subscribes a slot: every group-less slot matching the topic gets each signal, each group one copy.</summary>
+    /// <param name="pattern">A topic in which <c>*</c> matches any run of characters, dots included.</param>
+    public async ValueTask<Subscription> SlotAsync(
+        string pattern, SignalHandler handler, string? group = null, HandlerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        TopicRules.ValidatePattern(pattern, _options.MaxTopicLength);
+        TopicRules.ValidateGroup(group, required: false);
+        ThrowIfDisposed();
+        var subscription = NewSubscription(SubscriptionKind.Slot, pattern, group is { Length: > 0 } ? group : null, options);
+        var spec = Subscription.Spec(ExchangeKind.Signals, pattern, subscription.Group, QueueLength(options), Prefetch(subscription));
+        subscription.Attach(await _transport.ConsumeAsync(
+            spec, (delivery, ct) => OnSignalDelivery(subscription, handler, delivery, ct), cancellationToken).ConfigureAwait(false));
+        _subscriptions.TryAdd(subscription, 0);
+        return subscription;
+    }
+
+    /// <summary>Publishes a signal (fire and forget). Returns whether a queue took it.</summary>
+    public async ValueTask<PublishStatus> SignalAsync(string topic, JsonPayload data, CancellationToken cancellationToken = default)
+    {
+        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+        CheckPayload(data);
+        ThrowIfDisposed();
+        var message = new TransportMessage { Topic = topic, Data = data, Sender = NextSender() };
+        var status = await _transport.PublishAsync(ExchangeKind.Signals, message, cancellationToken).ConfigureAwait(false);
+        if (status == PublishStatus.QueueFull)
+        {
+            Report(Codes.QueueFull, topic, message.Sender, data, JsonPayload.From("a slot's queue is full"), "signaller");
+        }
+
+        return status;
+    }
+
+    // ---------------------------------------------------------------- durable
+
+    /// <summary>Subscribes durably: messages wait in a durable queue named by the group, are acknowledged
+    /// when the handler returns, redelivered when a consumer dies first, and deduplicated by message id.</summary>
+    public async ValueTask<Subscription> SubscribeDurableAsync(
+        string pattern, string group, DurableHandler handler, HandlerOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        TopicRules.ValidatePattern(pattern, _options.MaxTopicLength);
+        TopicRules.ValidateGroup(group, required: true, what: "group (the durable subscription's name)");
+        ThrowIfDisposed();
+        var subscription = NewSubscription(SubscriptionKind.Durable, pattern, group, options, new DedupeWindow(_options.DedupeWindow));
+        var spec = Subscription.Spec(ExchangeKind.Durable, pattern, group, QueueLength(options), Prefetch(subscription));
+        subscription.Attach(await _transport.ConsumeAsync(
+            spec, (delivery, ct) => OnDurableDelivery(subscription, handler, delivery, ct), cancellationToken).ConfigureAwait(false));
+        _subscriptions.TryAdd(subscription, 0);
+        return subscription;
+    }
+
+    /// <summary>Publishes a durable message; <see cref="PublishStatus.Routed"/> means the broker holds it.</summary>
+    /// <param name="messageId">Identifies the message for deduplication; a new id when null.</param>
+    public ValueTask<PublishStatus> PublishDurableAsync(string topic, JsonPayload data, string? messageId = null, CancellationToken cancellationToken = default)
+    {
+        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+        CheckPayload(data);
+        ThrowIfDisposed();
+        if (messageId is { Length: 0 or > 200 })
+        {
+            throw TrellisException.Invalid("messageId must be 1 to 200 characters long");
+        }
+
+        var message = new TransportMessage { Topic = topic, Data = data, Sender = NextSender(), MessageId = messageId ?? NextSender() };
+        return _transport.PublishAsync(ExchangeKind.Durable, message, cancellationToken);
+    }
+
+    // ---------------------------------------------------------------- delivery paths
+
+    private ValueTask OnRequestDelivery(Subscription subscription, RequestHandler handler, Delivery delivery, CancellationToken cancellationToken)
+    {
+        var message = delivery.Message;
+        if (message.ReplyTo is null || !subscription.Matches(message.Topic))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (!subscription.Concurrency.Wait(0))
+        {
+            return WaitThenRunRequestAsync(subscription, handler, message, cancellationToken);
+        }
+
+        RunRequest(subscription, handler, message);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask WaitThenRunRequestAsync(Subscription subscription, RequestHandler handler, TransportMessage message, CancellationToken cancellationToken)
+    {
+        await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        RunRequest(subscription, handler, message);
+    }
+
+    /// <summary>Runs the handler; replies inline when it completes synchronously, else in the background.</summary>
+    private void RunRequest(Subscription subscription, RequestHandler handler, TransportMessage message)
+    {
+        var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        ValueTask<Message> running;
+        try
+        {
+            running = handler(request, cancel.Token);
+        }
+        catch (Exception e)
+        {
+            cancel.Dispose();
+            FinishRequest(subscription, message, HandlerFailed(subscription, e));
+            return;
+        }
+
+        if (running.IsCompletedSuccessfully)
+        {
+            cancel.Dispose();
+            FinishRequest(subscription, message, running.Result);
+            return;
+        }
+
+        _ = CompleteRequestAsync(subscription, message, running, cancel);
+    }
+
+    private async Task CompleteRequestAsync(Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel)
+    {
+        Message result;
+        try
+        {
+            result = await running.AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await cancel.CancelAsync().ConfigureAwait(false);
+            result = Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms");
+        }
+        catch (Exception e)
+        {
+            result = HandlerFailed(subscription, e);
+        }
+        finally
+        {
+            cancel.Dispose();
+        }
+
+        FinishRequest(subscription, message, result);
+    }
+
+    private void FinishRequest(Subscription subscription, TransportMessage request, Message result)
+    {
+        try
+        {
+            if (Codes.IsError(result.Code))
+            {
+                Report(result.Code, request.Topic, request.Sender, request.Data, result.Data, "handler");
+            }
+
+            var reply = new TransportMessage { Topic = request.Topic, Data = result.Data, Code = result.Code, Sender = request.Sender };
+            var sending = _transport.SendReplyAsync(request.ReplyTo!, reply, CancellationToken.None);
+            if (!sending.IsCompletedSuccessfully)
+            {
+                _ = ObserveAsync(sending, request.Topic);
+                return;
+            }
+        }
+        finally
+        {
+            subscription.Concurrency.Release();
+        }
+    }
+
+    private async Task ObserveAsync(ValueTask sending, string topic)
+    {
+        try
+        {
+            await sending.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogReplyFailed(_logger, e, topic);
+        }
+    }
+
+    private ValueTask OnSignalDelivery(Subscription subscription, SignalHandler handler, Delivery delivery, CancellationToken cancellationToken)
+    {
+        if (!subscription.Matches(delivery.Message.Topic))
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (!subscription.Concurrency.Wait(0))
+        {
+            return WaitThenRunSignalAsync(subscription, handler, delivery.Message, cancellationToken);
+        }
+
+        RunSignal(subscription, handler, delivery.Message);
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask WaitThenRunSignalAsync(Subscription subscription, SignalHandler handler, TransportMessage message, CancellationToken cancellationToken)
+    {
+        await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        RunSignal(subscription, handler, message);
+    }
+
+    private void RunSignal(Subscription subscription, SignalHandler handler, TransportMessage message)
+    {
+        var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
+        var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        ValueTask running;
+        try
+        {
+            running = handler(signal, cancel.Token);
+        }
+        catch (Exception e)
+        {
+            cancel.Dispose();
+            SignalFailed(subscription, message, HandlerFailed(subscription, e));
+            subscription.Concurrency.Release();
+            return;
+        }
+
+        if (running.IsCompletedSuccessfully)
+        {
+            cancel.Dispose();
+            subscription.Concurrency.Release();
+            return;
+        }
+
+        _ = CompleteSignalAsync(subscription, message, running, cancel);
+    }
+
+    private async Task CompleteSignalAsync(Subscription subscription, TransportMessage message, ValueTask running, CancellationTokenSource cancel)
+    {
+        try
+        {
+            await running.AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await cancel.CancelAsync().ConfigureAwait(false);
+            SignalFailed(subscription, message, Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms"));
+        }
+        catch (Exception e)
+        {
+            SignalFailed(subscription, message, HandlerFailed(subscription, e));
+        }
+        finally
+        {
+            cancel.Dispose();
+            subscription.Concurrency.Release();
+        }
+    }
+
+    private void SignalFailed(Subscription subscription, TransportMessage message, Message result)
+    {
+        if (!string.Equals(message.Topic, _options.ErrorTopic, StringComparison.Ordinal))
+        {
+            Report(result.Code, message.Topic, message.Sender, message.Data, result.Data, "slot");
+        }
+    }
+
+    private async ValueTask OnDurableDelivery(Subscription subscription, DurableHandler handler, Delivery delivery, CancellationToken cancellationToken)
+    {
+        var message = delivery.Message;
+        var id = message.MessageId ?? message.Sender;
+        if (!subscription.Matches(message.Topic))
+        {
+            await delivery.AckAsync().ConfigureAwait(false);
+            return;
+        }
+
+        if (subscription.Dedupe!.Contains(id))
+        {
+            Interlocked.Increment(ref _duplicates);
+            await delivery.AckAsync().ConfigureAwait(false);
+            return;
+        }
+
+        await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _ = RunDurableAsync(subscription, handler, delivery, id);
+    }
+
+    private async Task RunDurableAsync(Subscription subscription, DurableHandler handler, Delivery delivery, string id)
+    {
+        var message = delivery.Message;
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        try
+        {
+            await handler(new DurableMessage(message.Topic, message.Data, id, delivery.Redelivered), cancel.Token)
+                .AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
+            subscription.Dedupe!.Add(id);
+            await delivery.AckAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (subscription.Stopping.IsCancellationRequested)
+        {
+            // Unsubscribing: leave it unacknowledged so the broker hands it to another consumer.
+        }
+        catch (Exception e)
+        {
+            await cancel.CancelAsync().ConfigureAwait(false);
+            var failure = e is TimeoutException
+                ? Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms")
+                : HandlerFailed(subscription, e);
+
+            // One retry elsewhere; a message that fails twice goes to the error queue rather than looping.
+            await delivery.RejectAsync(requeue: !delivery.Redelivered).ConfigureAwait(false);
+            Report(failure.Code, message.Topic, id, message.Data, failure.Data, delivery.Redelivered ? "durable-dropped" : "durable-retry");
+        }
+        finally
+        {
+            subscription.Concurrency.Release();
+        }
+    }
+
+    private Message HandlerFailed(Subscription subscription, Exception e)
+    {
+        LogHandlerFailed(_logger, e, subscription.Topic);
+        return Message.Error(Codes.HandlerError, e.Message);
+    }
+
+    // ---------------------------------------------------------------- replies, errors, plumbing
+
+    private void OnReply(TransportMessage reply)
+    {
+        if (_pending.TryRemove(reply.Sender, out var pending))
+        {
+            pending.TrySetResult(reply);
+        }
+    }
+
+    private void Report(int code, string topic, string sender, JsonPayload requestData, JsonPayload userData, string origin)
+    {
+        var report = new ErrorReport(code, topic, sender, requestData, userData, _time.GetUtcNow(), origin);
+        Errors.Add(report);
+        if (string.Equals(topic, _options.ErrorTopic, StringComparison.Ordinal) || Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
+        var publish = _transport.PublishAsync(
+            ExchangeKind.Signals,
+            new TransportMessage { Topic = _options.ErrorTopic, Data = JsonPayload.From(report), Code = code, Sender = sender },
+            CancellationToken.None);
+        if (!publish.IsCompletedSuccessfully)
+        {
+            _ = ObserveErrorPublishAsync(publish);
+        }
+    }
+
+    private async Task ObserveErrorPublishAsync(ValueTask<PublishStatus> publish)
+    {
+        try
+        {
+            await publish.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            LogReplyFailed(_logger, e, _options.ErrorTopic);
+        }
+    }
+
+    private Subscription NewSubscription(SubscriptionKind kind, string topic, string? group, HandlerOptions? options, DedupeWindow? dedupe = null)
+    {
+        var timeout = CheckTimeout(options?.Timeout ?? _options.DefaultHandlerTimeout, "handler timeout");
+        var concurrency = options?.Concurrency ?? _options.HandlerConcurrency;
+        if (concurrency < 1)
+        {
+            throw TrellisException.Invalid($"concurrency must be at least 1 (was {concurrency})");
+        }
+
+        return new Subscription(kind, topic, group, timeout, concurrency, Forget)
+        {
+            IsPattern = TopicRules.HasWildcard(topic),
+            Dedupe = dedupe,
+        };
+    }
+
+    private ValueTask Forget(Subscription subscription)
+    {
+        _subscriptions.TryRemove(subscription, out _);
+        if (subscription.Kind == SubscriptionKind.Service)
+        {
+            _services.TryRemove(new KeyValuePair<(string, string), Subscription>((subscription.Topic, subscription.Group!), subscription));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    private int QueueLength(HandlerOptions? options)
+    {
+        var length = options?.MaxQueueLength ?? _options.QueueMaxLength;
+        return length >= 1 ? length : throw TrellisException.Invalid($"queue length must be at least 1 (was {length})");
+    }
+
+    private static int Prefetch(Subscription subscription) => Math.Max(1, Math.Min(subscription.Concurrency.CurrentCount, 1000));
+
+    private void CheckPayload(JsonPayload data)
+    {
+        if (data.Length > _options.MaxPayloadBytes)
+        {
+            throw TrellisException.TooLarge($"message is {data.Length} bytes; the limit is {_options.MaxPayloadBytes} (Trellis:Messaging:MaxPayloadBytes)");
+        }
+    }
+
+    private TimeSpan CheckTimeout(TimeSpan timeout, string what)
+    {
+        if (timeout <= TimeSpan.Zero)
+        {
+            throw TrellisException.Invalid($"{what} must be positive (was {timeout.TotalMilliseconds:0} ms)");
+        }
+
+        if (timeout > _options.MaxTimeout)
+        {
+            throw TrellisException.Invalid($"{what} of {timeout.TotalSeconds:0} s is longer than the limit of {_options.MaxTimeout.TotalSeconds:0} s");
+        }
+
+        return timeout;
+    }
+
+    private string NextSender() =>
+        string.Concat(_senderPrefix, Interlocked.Increment(ref _senderSequence).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            throw new ObjectDisposedException(nameof(MessageBus));
+        }
+    }
+
+    /// <summary>Unsubscribes everything, fails waiting requests, and disposes the transport.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        foreach (var subscription in _subscriptions.Keys)
+        {
+            await subscription.DisposeAsync().ConfigureAwait(false);
+        }
+
+        foreach (var pending in _pending.Values)
+        {
+            pending.TrySetCanceled();
+        }
+
+        await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Handler for {Topic} failed")]
+    private static partial void LogHandlerFailed(ILogger logger, Exception exception, string topic);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish to {Topic}")]
+    private static partial void LogReplyFailed(ILogger logger, Exception exception, string topic);
+}

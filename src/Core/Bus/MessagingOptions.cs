@@ -1,0 +1,87 @@
+using Trellis.Core.Errors;
+using Trellis.Core.Topics;
+
+namespace Trellis.Core.Bus;
+
+/// <summary>Limits and defaults of the messaging kernel (configuration section <c>Trellis:Messaging</c>).</summary>
+public sealed class MessagingOptions
+{
+    /// <summary>How long a requester waits when it names no timeout. Gilmour waited 600 s; a caller that
+    /// needs that long should say so, so the default is 30 s.</summary>
+    public TimeSpan DefaultRequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a handler may run when its subscription names no timeout (then 504).</summary>
+    public TimeSpan DefaultHandlerTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>The longest timeout anyone may ask for.</summary>
+    public TimeSpan MaxTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    public int MaxTopicLength { get; set; } = TopicRules.DefaultMaxLength;
+
+    /// <summary>Largest message body in bytes.</summary>
+    public int MaxPayloadBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>Ready messages a queue holds before publishers are refused (503).</summary>
+    public int QueueMaxLength { get; set; } = 10_000;
+
+    /// <summary>Handlers of one subscription running at once in this process.</summary>
+    public int HandlerConcurrency { get; set; } = 64;
+
+    /// <summary>Requests this process may have waiting for replies; more wait for a free slot.</summary>
+    public int MaxInFlightRequests { get; set; } = 10_000;
+
+    /// <summary>Error reports kept in the bounded error queue (Gilmour kept 10,000).</summary>
+    public int ErrorQueueCapacity { get; set; } = 10_000;
+
+    /// <summary>Message ids a durable subscription remembers to drop redelivered duplicates.</summary>
+    public int DedupeWindow { get; set; } = 10_000;
+
+    /// <summary>Where errors (codes ≥ 300) are signalled.</summary>
+    public string ErrorTopic { get; set; } = "trellis.errors";
+
+    /// <summary>Throws with a message naming the first bad setting.</summary>
+    public MessagingOptions Validate()
+    {
+        Positive(DefaultRequestTimeout, nameof(DefaultRequestTimeout));
+        Positive(DefaultHandlerTimeout, nameof(DefaultHandlerTimeout));
+        Positive(MaxTimeout, nameof(MaxTimeout));
+        AtLeast(MaxTopicLength, 1, nameof(MaxTopicLength));
+        AtLeast(MaxPayloadBytes, 1, nameof(MaxPayloadBytes));
+        AtLeast(QueueMaxLength, 1, nameof(QueueMaxLength));
+        AtLeast(HandlerConcurrency, 1, nameof(HandlerConcurrency));
+        AtLeast(MaxInFlightRequests, 1, nameof(MaxInFlightRequests));
+        AtLeast(ErrorQueueCapacity, 1, nameof(ErrorQueueCapacity));
+        AtLeast(DedupeWindow, 0, nameof(DedupeWindow));
+        TopicRules.ValidateTopic(ErrorTopic, MaxTopicLength, $"Trellis:Messaging:{nameof(ErrorTopic)}");
+        return this;
+    }
+
+    private static void Positive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw TrellisException.Invalid($"Trellis:Messaging:{name} must be positive (was {value})");
+        }
+    }
+
+    private static void AtLeast(int value, int min, string name)
+    {
+        if (value < min)
+        {
+            throw TrellisException.Invalid($"Trellis:Messaging:{name} must be at least {min} (was {value})");
+        }
+    }
+}
+
+/// <summary>How one subscription behaves.</summary>
+public sealed record HandlerOptions
+{
+    /// <summary>Runs past this give 504 (services) or an error report (slots); null for the default.</summary>
+    public TimeSpan? Timeout { get; init; }
+
+    /// <summary>Handlers of this subscription running at once here; null for the default.</summary>
+    public int? Concurrency { get; init; }
+
+    /// <summary>Ready messages the subscription's queue holds; null for the default.</summary>
+    public int? MaxQueueLength { get; init; }
+}

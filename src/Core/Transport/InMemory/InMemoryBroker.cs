@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+
+namespace Trellis.Core.Transport.InMemory;
+
+/// <summary>An in-process copy of the broker topology: three exchanges with their bindings, named queues,
+/// competing and exclusive consumers, and reply endpoints. Every <see cref="InMemoryTransport"/> created
+/// on one broker sees the others, as processes on one RabbitMQ server do.</summary>
+public sealed class InMemoryBroker
+{
+    private readonly TopicRouter<MemoryQueue>[] _exchanges =
+    [
+        new TopicRouter<MemoryQueue>(), new TopicRouter<MemoryQueue>(), new TopicRouter<MemoryQueue>(),
+    ];
+
+    private readonly ConcurrentDictionary<string, MemoryQueue> _queues = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ReplyHandler> _replyEndpoints = new(StringComparer.Ordinal);
+    private readonly Lock _topology = new();
+
+    /// <summary>Queues currently declared (for tests and the dashboard).</summary>
+    public int QueueCount => _queues.Count;
+
+    internal TopicRouter<MemoryQueue> Exchange(ExchangeKind kind) => _exchanges[(int)kind];
+
+    /// <summary>Finds or declares the queue for a spec and registers a consumer on it.</summary>
+    internal MemoryQueue Attach(QueueSpec spec, out string name)
+    {
+        lock (_topology)
+        {
+            name = spec.Group is null ? $"{spec.SharedName}{Guid.NewGuid():N}" : spec.SharedName;
+            if (!_queues.TryGetValue(name, out var queue))
+            {
+                queue = new MemoryQueue(name, spec);
+                _queues[name] = queue;
+                Exchange(spec.Exchange).Add(spec.Pattern, queue);
+            }
+
+            queue.Consumers++;
+            return queue;
+        }
+    }
+
+    /// <summary>Unregisters a consumer; deletes exclusive queues and, once unused, non-durable shared ones.</summary>
+    internal void Detach(MemoryQueue queue)
+    {
+        lock (_topology)
+        {
+            queue.Consumers--;
+            var autoDelete = queue.Spec.Group is null || queue.Spec.Exchange != ExchangeKind.Durable;
+            if (queue.Consumers == 0 && autoDelete && _queues.TryRemove(queue.Name, out _))
+            {
+                Exchange(queue.Spec.Exchange).Remove(queue.Spec.Pattern, queue);
+                queue.Delete();
+            }
+        }
+    }
+
+    internal void RegisterReplyEndpoint(string address, ReplyHandler handler) => _replyEndpoints[address] = handler;
+
+    internal void RemoveReplyEndpoint(string address) => _replyEndpoints.TryRemove(address, out _);
+
+    internal bool TryReply(string address, TransportMessage reply)
+    {
+        if (!_replyEndpoints.TryGetValue(address, out var handler))
+        {
+            return false;
+        }
+
+        handler(reply);
+        return true;
+    }
+}

@@ -1,0 +1,117 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Trellis.Core.Transport.InMemory;
+
+/// <summary>The default transport: the in-process broker topology of an <see cref="InMemoryBroker"/>.</summary>
+public sealed partial class InMemoryTransport : ITransport
+{
+    private readonly InMemoryBroker _broker;
+    private readonly ILogger _logger;
+    private readonly List<MemoryConsumer> _consumers = [];
+    private readonly Lock _lock = new();
+    private bool _disposed;
+
+    public InMemoryTransport(InMemoryBroker broker, ILogger<InMemoryTransport>? logger = null)
+    {
+        _broker = broker;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        ReplyAddress = $"trellis.reply.{Guid.NewGuid():N}";
+    }
+
+    public string Name => "inmemory";
+
+    public string ReplyAddress { get; }
+
+    public ValueTask StartAsync(ReplyHandler onReply, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _broker.RegisterReplyEndpoint(ReplyAddress, onReply);
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<IAsyncDisposable> ConsumeAsync(QueueSpec queue, DeliveryHandler handler, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var memoryQueue = _broker.Attach(queue, out _);
+            var consumer = new MemoryConsumer(this, memoryQueue, handler);
+            _consumers.Add(consumer);
+            consumer.Start();
+            return ValueTask.FromResult<IAsyncDisposable>(consumer);
+        }
+    }
+
+    public ValueTask<PublishStatus> PublishAsync(ExchangeKind exchange, TransportMessage message, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var queues = _broker.Exchange(exchange).Route(message.Topic);
+        if (queues.Length == 0)
+        {
+            return ValueTask.FromResult(PublishStatus.Unroutable);
+        }
+
+        var status = PublishStatus.Routed;
+        foreach (var queue in queues)
+        {
+            if (!queue.TryEnqueue(message))
+            {
+                status = PublishStatus.QueueFull;
+            }
+        }
+
+        return ValueTask.FromResult(status);
+    }
+
+    public ValueTask SendReplyAsync(string replyTo, TransportMessage reply, CancellationToken cancellationToken)
+    {
+        if (!_broker.TryReply(replyTo, reply))
+        {
+            LogReplyDropped(_logger, replyTo);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<bool> IsHealthyAsync(CancellationToken cancellationToken) => ValueTask.FromResult(!_disposed);
+
+    /// <summary>Stops every consumer (their unacknowledged durable deliveries go back to their queues)
+    /// and the reply endpoint: what a process exit does to its broker connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        MemoryConsumer[] consumers;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            consumers = [.. _consumers];
+            _consumers.Clear();
+        }
+
+        _broker.RemoveReplyEndpoint(ReplyAddress);
+        foreach (var consumer in consumers)
+        {
+            await consumer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal void Forget(MemoryConsumer consumer)
+    {
+        lock (_lock)
+        {
+            _consumers.Remove(consumer);
+        }
+
+        _broker.Detach(consumer.Queue);
+    }
+
+    internal ILogger Logger => _logger;
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reply to {ReplyTo} dropped: nobody is waiting there any more")]
+    private static partial void LogReplyDropped(ILogger logger, string replyTo);
+}
