@@ -17,10 +17,14 @@ public sealed partial class MessageBus : IAsyncDisposable
     private readonly MessagingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<TransportMessage>> _pending = new(StringComparer.Ordinal);
+    private static readonly TimeSpan SweepPeriod = TimeSpan.FromMilliseconds(20);
+    private static readonly TransportMessage TimedOut = new() { Topic = "", Code = Codes.RequestTimeout };
+
+    private readonly ConcurrentDictionary<string, PendingRequest> _pending = new(StringComparer.Ordinal);
+    private readonly ITimer _sweeper;
     private readonly ConcurrentDictionary<(string Topic, string Group), Subscription> _services = new();
     private readonly ConcurrentDictionary<Subscription, byte> _subscriptions = new();
-    private readonly SemaphoreSlim _inFlight;
+    private readonly ConcurrencyLimiter _inFlight;
     private readonly string _senderPrefix;
     private long _senderSequence;
     private int _disposed;
@@ -31,9 +35,12 @@ public sealed partial class MessageBus : IAsyncDisposable
         _options = options;
         _time = time;
         _logger = logger;
-        _inFlight = new SemaphoreSlim(options.MaxInFlightRequests, options.MaxInFlightRequests);
+        _inFlight = new ConcurrencyLimiter(options.MaxInFlightRequests);
         _senderPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".";
         Errors = new ErrorQueue(options.ErrorQueueCapacity);
+
+        // One timer expires every waiting request, instead of a timer per request (the hot path).
+        _sweeper = time.CreateTimer(static state => ((MessageBus)state!).SweepExpired(), this, SweepPeriod, SweepPeriod);
     }
 
     /// <summary>The errors this process reported, newest first.</summary>
@@ -109,13 +116,14 @@ public sealed partial class MessageBus : IAsyncDisposable
         var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
         ThrowIfDisposed();
 
-        if (!_inFlight.Wait(0))
+        if (!_inFlight.TryEnter())
         {
+            // Over the window: the publisher slows down until a request finishes.
             await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var sender = NextSender();
-        var pending = new TaskCompletionSource<TransportMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = new PendingRequest(_time.GetTimestamp() + (long)(wait.TotalSeconds * _time.TimestampFrequency));
         _pending[sender] = pending;
         try
         {
@@ -138,12 +146,10 @@ public sealed partial class MessageBus : IAsyncDisposable
                 return failed;
             }
 
-            TransportMessage reply;
-            try
-            {
-                reply = await pending.Task.WaitAsync(wait, _time, cancellationToken).ConfigureAwait(false);
-            }
-            catch (TimeoutException)
+            var reply = cancellationToken.CanBeCanceled
+                ? await pending.Task.WaitAsync(cancellationToken).ConfigureAwait(false)
+                : await pending.Task.ConfigureAwait(false);
+            if (ReferenceEquals(reply, TimedOut))
             {
                 var timedOut = Message.Error(Codes.RequestTimeout, $"No reply to '{topic}' within {wait.TotalMilliseconds:0} ms");
                 Report(timedOut.Code, topic, sender, data, timedOut.Data, "requester");
@@ -247,7 +253,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             return ValueTask.CompletedTask;
         }
 
-        if (!subscription.Concurrency.Wait(0))
+        if (!subscription.Concurrency.TryEnter())
         {
             return WaitThenRunRequestAsync(subscription, handler, message, cancellationToken);
         }
@@ -266,7 +272,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private void RunRequest(Subscription subscription, RequestHandler handler, TransportMessage message)
     {
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
-        var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        var cancel = new CancellationTokenSource();
         ValueTask<Message> running;
         try
         {
@@ -291,6 +297,8 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private async Task CompleteRequestAsync(Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel)
     {
+        // Only handlers that go asynchronous pay for being cancelled when their subscription stops.
+        using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
         Message result;
         try
         {
@@ -304,10 +312,6 @@ public sealed partial class MessageBus : IAsyncDisposable
         catch (Exception e)
         {
             result = HandlerFailed(subscription, e);
-        }
-        finally
-        {
-            cancel.Dispose();
         }
 
         FinishRequest(subscription, message, result);
@@ -355,7 +359,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             return ValueTask.CompletedTask;
         }
 
-        if (!subscription.Concurrency.Wait(0))
+        if (!subscription.Concurrency.TryEnter())
         {
             return WaitThenRunSignalAsync(subscription, handler, delivery.Message, cancellationToken);
         }
@@ -373,7 +377,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private void RunSignal(Subscription subscription, SignalHandler handler, TransportMessage message)
     {
         var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
-        var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        var cancel = new CancellationTokenSource();
         ValueTask running;
         try
         {
@@ -399,6 +403,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private async Task CompleteSignalAsync(Subscription subscription, TransportMessage message, ValueTask running, CancellationTokenSource cancel)
     {
+        using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
         try
         {
             await running.AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
@@ -414,7 +419,6 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
         finally
         {
-            cancel.Dispose();
             subscription.Concurrency.Release();
         }
     }
@@ -444,7 +448,11 @@ public sealed partial class MessageBus : IAsyncDisposable
             return;
         }
 
-        await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (!subscription.Concurrency.TryEnter())
+        {
+            await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         _ = RunDurableAsync(subscription, handler, delivery, id);
     }
 
@@ -487,6 +495,23 @@ public sealed partial class MessageBus : IAsyncDisposable
     }
 
     // ---------------------------------------------------------------- replies, errors, plumbing
+
+    private void SweepExpired()
+    {
+        if (_pending.IsEmpty)
+        {
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        foreach (var (sender, pending) in _pending)
+        {
+            if (now >= pending.Deadline && _pending.TryRemove(new KeyValuePair<string, PendingRequest>(sender, pending)))
+            {
+                pending.TrySetResult(TimedOut);
+            }
+        }
+    }
 
     private void OnReply(TransportMessage reply)
     {
@@ -539,6 +564,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         return new Subscription(kind, topic, group, timeout, concurrency, Forget)
         {
             IsPattern = TopicRules.HasWildcard(topic),
+            Unfiltered = _transport.DeliversOnlyMatches,
             Dedupe = dedupe,
         };
     }
@@ -560,7 +586,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         return length >= 1 ? length : throw TrellisException.Invalid($"queue length must be at least 1 (was {length})");
     }
 
-    private static int Prefetch(Subscription subscription) => Math.Max(1, Math.Min(subscription.Concurrency.CurrentCount, 1000));
+    private static int Prefetch(Subscription subscription) => Math.Max(1, Math.Min(subscription.Concurrency.Limit, 1000));
 
     private void CheckPayload(JsonPayload data)
     {
@@ -609,12 +635,19 @@ public sealed partial class MessageBus : IAsyncDisposable
             await subscription.DisposeAsync().ConfigureAwait(false);
         }
 
+        await _sweeper.DisposeAsync().ConfigureAwait(false);
         foreach (var pending in _pending.Values)
         {
             pending.TrySetCanceled();
         }
 
         await _transport.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private sealed class PendingRequest(long deadline) : TaskCompletionSource<TransportMessage>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        /// <summary>When the requester stops waiting, as a <see cref="TimeProvider"/> timestamp.</summary>
+        public long Deadline { get; } = deadline;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Handler for {Topic} failed")]

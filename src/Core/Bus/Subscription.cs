@@ -37,7 +37,7 @@ public sealed class Subscription : IAsyncDisposable
         Topic = topic;
         Group = group;
         Timeout = timeout;
-        Concurrency = new SemaphoreSlim(concurrency, concurrency);
+        Concurrency = new ConcurrencyLimiter(concurrency);
         _onDispose = onDispose;
     }
 
@@ -50,11 +50,14 @@ public sealed class Subscription : IAsyncDisposable
 
     public TimeSpan Timeout { get; }
 
-    internal SemaphoreSlim Concurrency { get; }
+    internal ConcurrencyLimiter Concurrency { get; }
 
     internal CancellationToken Stopping => _stopping.Token;
 
     internal bool IsPattern { get; init; }
+
+    /// <summary>Set when the transport already filters exactly.</summary>
+    internal bool Unfiltered { get; init; }
 
     internal DedupeWindow? Dedupe { get; init; }
 
@@ -77,7 +80,7 @@ public sealed class Subscription : IAsyncDisposable
     }
 
     internal bool Matches(string topic) =>
-        IsPattern ? Topics.Glob.IsMatch(Topic, topic) : string.Equals(Topic, topic, StringComparison.Ordinal);
+        Unfiltered || (IsPattern ? Topics.Glob.IsMatch(Topic, topic) : string.Equals(Topic, topic, StringComparison.Ordinal));
 
     internal static QueueSpec Spec(ExchangeKind exchange, string pattern, string? group, int maxLength, int prefetch) =>
         new(exchange, pattern, group, maxLength, prefetch);

@@ -8,8 +8,9 @@ namespace Trellis.Core.Topics;
 public sealed class TopicIndex<T>
     where T : class
 {
-    private readonly Dictionary<string, List<T>> _exact = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, List<T>>.AlternateLookup<ReadOnlySpan<char>> _exactLookup;
+    // Arrays, replaced on change: lookups touch one object less than a List would (routing is memory-bound).
+    private readonly Dictionary<string, T[]> _exact = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, T[]>.AlternateLookup<ReadOnlySpan<char>> _exactLookup;
     private readonly Node _root = new();
 
     public TopicIndex() => _exactLookup = _exact.GetAlternateLookup<ReadOnlySpan<char>>();
@@ -21,12 +22,7 @@ public sealed class TopicIndex<T>
     {
         if (!TopicRules.HasWildcard(pattern))
         {
-            if (!_exact.TryGetValue(pattern, out var list))
-            {
-                _exact[pattern] = list = new List<T>(1);
-            }
-
-            list.Add(item);
+            _exact[pattern] = _exact.TryGetValue(pattern, out var items) ? [.. items, item] : [item];
         }
         else
         {
@@ -42,7 +38,7 @@ public sealed class TopicIndex<T>
                 node = child;
             }
 
-            (node.Patterns ??= new List<(string, T)>(1)).Add((pattern, item));
+            node.Patterns = node.Patterns is null ? [(pattern, item)] : [.. node.Patterns, (pattern, item)];
         }
 
         Count++;
@@ -53,10 +49,18 @@ public sealed class TopicIndex<T>
         bool removed;
         if (!TopicRules.HasWildcard(pattern))
         {
-            removed = _exact.TryGetValue(pattern, out var list) && list.Remove(item);
-            if (removed && list!.Count == 0)
+            removed = _exact.TryGetValue(pattern, out var items) && Array.IndexOf(items, item) >= 0;
+            if (removed)
             {
-                _exact.Remove(pattern);
+                var rest = Array.FindAll(items!, x => !ReferenceEquals(x, item));
+                if (rest.Length == 0)
+                {
+                    _exact.Remove(pattern);
+                }
+                else
+                {
+                    _exact[pattern] = rest;
+                }
             }
         }
         else
@@ -133,13 +137,13 @@ public sealed class TopicIndex<T>
     {
         if (depth == words.Length)
         {
-            var index = node.Patterns?.FindIndex(p => p.Pattern == pattern && ReferenceEquals(p.Item, item)) ?? -1;
+            var index = node.Patterns is null ? -1 : Array.FindIndex(node.Patterns, p => p.Pattern == pattern && ReferenceEquals(p.Item, item));
             if (index < 0)
             {
                 return false;
             }
 
-            node.Patterns!.RemoveAt(index);
+            node.Patterns = node.Patterns!.Length == 1 ? null : [.. node.Patterns[..index], .. node.Patterns[(index + 1)..]];
             return true;
         }
 
@@ -160,8 +164,8 @@ public sealed class TopicIndex<T>
     private sealed class Node
     {
         public Dictionary<string, Node>? Children;
-        public List<(string Pattern, T Item)>? Patterns;
+        public (string Pattern, T Item)[]? Patterns;
 
-        public bool IsEmpty => (Children is null || Children.Count == 0) && (Patterns is null || Patterns.Count == 0);
+        public bool IsEmpty => (Children is null || Children.Count == 0) && Patterns is null;
     }
 }

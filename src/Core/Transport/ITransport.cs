@@ -74,10 +74,18 @@ public abstract class Delivery
         Redelivered = redelivered;
     }
 
-    public TransportMessage Message { get; }
+    public TransportMessage Message { get; private set; }
 
     /// <summary>True when the message was handed out before and not acknowledged.</summary>
-    public bool Redelivered { get; }
+    public bool Redelivered { get; private set; }
+
+    /// <summary>Lets a transport reuse one object for deliveries that need no acknowledgement; a handler
+    /// must not keep a non-durable delivery after it returns.</summary>
+    protected void Reuse(TransportMessage message, bool redelivered)
+    {
+        Message = message;
+        Redelivered = redelivered;
+    }
 
     /// <summary>Acknowledges a durable delivery; a no-op for the other exchanges.</summary>
     public abstract ValueTask AckAsync();
@@ -128,6 +136,9 @@ public interface ITransport : IAsyncDisposable
 
     /// <summary>Sends a reply to another transport's reply address.</summary>
     ValueTask SendReplyAsync(string replyTo, TransportMessage reply, CancellationToken cancellationToken);
+
+    /// <summary>True when every delivery matches its queue's pattern exactly, so the bus need not filter.</summary>
+    bool DeliversOnlyMatches => false;
 
     /// <summary>True when the transport can publish and consume (for /readyz).</summary>
     ValueTask<bool> IsHealthyAsync(CancellationToken cancellationToken);

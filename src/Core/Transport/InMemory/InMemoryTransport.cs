@@ -23,6 +23,9 @@ public sealed partial class InMemoryTransport : ITransport
 
     public string ReplyAddress { get; }
 
+    /// <summary>The in-process index resolves globs exactly: nothing to filter.</summary>
+    public bool DeliversOnlyMatches => true;
+
     public ValueTask StartAsync(ReplyHandler onReply, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

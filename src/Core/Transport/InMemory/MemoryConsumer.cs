@@ -64,6 +64,7 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
     {
         var token = _stop.Token;
         var reader = Queue.Reader;
+        var autoAck = new AutoAckDelivery();
         try
         {
             while (!token.IsCancellationRequested)
@@ -84,11 +85,11 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
                     throw;
                 }
 
-                Queue.Taken();
                 Delivery delivery;
                 if (_window is null)
                 {
-                    delivery = new AutoAckDelivery(item.Message, item.Redelivered);
+                    autoAck.Set(item.Message, item.Redelivered);
+                    delivery = autoAck;
                 }
                 else
                 {
@@ -141,8 +142,12 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Delivery handler for queue {Queue} failed")]
     private static partial void LogHandlerFailed(ILogger logger, Exception exception, string queue);
 
-    private sealed class AutoAckDelivery(TransportMessage message, bool redelivered) : Delivery(message, redelivered)
+    private sealed class AutoAckDelivery() : Delivery(Empty, false)
     {
+        private static readonly TransportMessage Empty = new() { Topic = "" };
+
+        public void Set(TransportMessage message, bool redelivered) => Reuse(message, redelivered);
+
         public override ValueTask AckAsync() => ValueTask.CompletedTask;
 
         public override ValueTask RejectAsync(bool requeue) => ValueTask.CompletedTask;

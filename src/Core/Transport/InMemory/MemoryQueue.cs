@@ -10,7 +10,6 @@ internal sealed class MemoryQueue
     private readonly Channel<QueuedMessage> _ready =
         Channel.CreateUnbounded<QueuedMessage>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
 
-    private int _readyCount;
 
     public MemoryQueue(string name, QueueSpec spec)
     {
@@ -25,39 +24,18 @@ internal sealed class MemoryQueue
     /// <summary>Guarded by the broker's topology lock.</summary>
     public int Consumers { get; set; }
 
-    public int ReadyCount => Volatile.Read(ref _readyCount);
+    /// <summary>Ready messages (an unbounded channel counts its items without a shared counter).</summary>
+    public int ReadyCount => _ready.Reader.Count;
 
     public ChannelReader<QueuedMessage> Reader => _ready.Reader;
 
-    public bool TryEnqueue(TransportMessage message)
-    {
-        if (Interlocked.Increment(ref _readyCount) > Spec.MaxLength)
-        {
-            Interlocked.Decrement(ref _readyCount);
-            return false;
-        }
-
-        if (_ready.Writer.TryWrite(new QueuedMessage(message, false)))
-        {
-            return true;
-        }
-
-        Interlocked.Decrement(ref _readyCount);
-        return false;
-    }
+    /// <summary>Takes a message unless the queue is full. Publishers racing each other may overshoot the
+    /// limit by their number, never more: a bound without a counter every consumer must touch.</summary>
+    public bool TryEnqueue(TransportMessage message) =>
+        _ready.Reader.Count < Spec.MaxLength && _ready.Writer.TryWrite(new QueuedMessage(message, false));
 
     /// <summary>Puts back a message a consumer held but did not acknowledge.</summary>
-    public void Requeue(TransportMessage message)
-    {
-        Interlocked.Increment(ref _readyCount);
-        if (!_ready.Writer.TryWrite(new QueuedMessage(message, true)))
-        {
-            Interlocked.Decrement(ref _readyCount);
-        }
-    }
-
-    /// <summary>Called by a consumer for each message it takes.</summary>
-    public void Taken() => Interlocked.Decrement(ref _readyCount);
+    public void Requeue(TransportMessage message) => _ready.Writer.TryWrite(new QueuedMessage(message, true));
 
     public void Delete() => _ready.Writer.TryComplete();
 }

@@ -1,0 +1,26 @@
+using Trellis.Bench;
+
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p7|...] [--rounds N]
+var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
+var rounds = Array.IndexOf(args, "--rounds");
+if (rounds >= 0 && rounds + 1 < args.Length)
+{
+    Harness.Rounds = int.Parse(args[rounds + 1], System.Globalization.CultureInfo.InvariantCulture);
+}
+
+var benches = new (string Name, Func<string[], Task<int>> Run)[]
+{
+    ("p1", Trellis.Bench.Kernel.P1.RunAsync),
+    ("p7", Trellis.Bench.Kernel.P7.RunAsync),
+};
+
+var exit = 0;
+foreach (var (name, run) in benches)
+{
+    if (which == "all" || which == name)
+    {
+        exit |= await run(args);
+    }
+}
+
+return exit;
