@@ -11,6 +11,9 @@ if (rounds >= 0 && rounds + 1 < args.Length)
 var benches = new (string Name, Func<string[], Task<int>> Run)[]
 {
     ("p1", Trellis.Bench.Kernel.P1.RunAsync),
+    ("p2", Trellis.Bench.RabbitMq.P2.RunAsync),
+    ("p4", Trellis.Bench.Grpc.P4.RunAsync),
+    ("p5", Trellis.Bench.Storage.P5.RunAsync),
     ("p7", Trellis.Bench.Kernel.P7.RunAsync),
 };
 

@@ -164,6 +164,14 @@ public sealed partial class MessageBus : IAsyncDisposable
                 return notFound;
             }
 
+            if (reply.Code == Codes.QueueFull && reply.Data.IsNull)
+            {
+                // The broker refused the request: the queue was full (the transport's late 503).
+                var full = Message.Error(Codes.QueueFull, $"The queue for '{topic}' is full; try again later");
+                Report(full.Code, topic, sender, data, full.Data, "requester");
+                return full;
+            }
+
             return new Message(reply.Data, reply.Code);
         }
         finally

@@ -114,7 +114,8 @@ public delegate void ReplyHandler(TransportMessage reply);
 /// Durable deliveries stay unacknowledged until <see cref="Delivery.AckAsync"/>; when their consumer goes
 /// away they are delivered again, flagged <see cref="Delivery.Redelivered"/>.</item>
 /// <item>A transport may deliver messages a glob pattern does not match (binding wider); the bus filters.</item>
-/// <item>A full queue refuses: <see cref="PublishStatus.QueueFull"/> on the durable exchange and for requests.</item>
+/// <item>A full queue refuses: <see cref="PublishStatus.QueueFull"/> on the durable exchange and for requests;
+/// for requests, where the broker says so later, a reply with code 503 and null data under the request's sender.</item>
 /// </list>
 /// </remarks>
 public interface ITransport : IAsyncDisposable

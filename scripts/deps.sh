@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Install what the tests need, when it is missing: Debian packages with apt-get (as root),
+# and the interop tests' Node packages when tests/Interop/node/package.json exists.
+# Safe to run every time: with everything present it changes nothing and prints nothing.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# package:file it provides. A file rather than dpkg status, so that a server installed
+# without its metapackage (PostgreSQL under /usr/lib/postgresql/15) counts as present.
+# Python packages are Debian's, for /usr/bin/python3 (a pyenv python3 cannot see them).
+wanted=(
+  rabbitmq-server:/usr/lib/rabbitmq/bin/rabbitmq-server
+  postgresql:/usr/lib/postgresql/15/bin/postgres
+  python3-grpcio:/usr/lib/python3/dist-packages/grpc/__init__.py
+  python3-protobuf:/usr/lib/python3/dist-packages/google/protobuf/__init__.py
+  protobuf-compiler:/usr/bin/protoc
+  nghttp2-client:/usr/bin/h2load
+  curl:/usr/bin/curl
+)
+
+missing=()
+for entry in "${wanted[@]}"; do
+  [[ -e ${entry#*:} ]] || missing+=("${entry%%:*}")
+done
+# The postgres user comes with postgresql-common; the server refuses to run as root.
+id postgres >/dev/null 2>&1 || missing+=(postgresql-common)
+node_dir=$root/tests/Interop/node
+[[ -f $node_dir/package.json ]] && ! command -v npm >/dev/null && missing+=(npm)
+
+if ((${#missing[@]})); then
+  ((EUID == 0)) || die "missing ${missing[*]}: run as root, or apt-get install them yourself"
+  log "installing ${missing[*]}"
+  apt_log=$(mktemp)
+  # Lock::Timeout: wait for a concurrent apt/dpkg (e.g. unattended-upgrades) instead of failing.
+  apt=(apt-get -q -o DPkg::Lock::Timeout=300)
+  if ! { DEBIAN_FRONTEND=noninteractive "${apt[@]}" update &&
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}"; } \
+    </dev/null >"$apt_log" 2>&1; then
+    tail -n 40 "$apt_log" >&2
+    die "apt-get failed (full log: $apt_log)"
+  fi
+  rm -f "$apt_log"
+fi
+
+if [[ -f $node_dir/package.json ]]; then
+  cd "$node_dir"
+  # Browsers come from Debian (chromium); never let an npm package download its own.
+  export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+  npm_flags=(--no-audit --no-fund --loglevel=error)
+  if [[ -f package-lock.json ]]; then
+    # npm ci wipes node_modules first, so skip it while npm's own record of the last
+    # install is newer than both manifests.
+    stamp=node_modules/.package-lock.json
+    if [[ ! ($stamp -nt package.json && $stamp -nt package-lock.json) ]]; then
+      log "npm ci in tests/Interop/node"
+      npm ci "${npm_flags[@]}" </dev/null >&2
+    fi
+  else
+    # No lock file to honour: install without writing one into the source tree.
+    # (Fast when node_modules is already complete, so no stamp check is needed.)
+    npm install --no-package-lock "${npm_flags[@]}" </dev/null >&2
+  fi
+fi

@@ -1,0 +1,94 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Trellis.Api.Proxy;
+using Trellis.Core.Errors;
+using Trellis.Hosting.Configuration;
+using Trellis.Hosting.Health;
+using Trellis.Hosting.Messaging;
+
+namespace Trellis.Api.Hosting;
+
+/// <summary>Builds and runs a Trellis process (the all-in-one silo or a gateway) from configuration.</summary>
+public static class TrellisApp
+{
+    /// <summary>Runs until stopped; returns the process exit code (2 for bad configuration).</summary>
+    public static async Task<int> RunAsync(string[] args, string role, string description)
+    {
+        if (args.Any(a => a is "--help" or "-h" or "-?"))
+        {
+            Console.Out.Write(Usage(role, description));
+            return 0;
+        }
+
+        WebApplication app;
+        try
+        {
+            app = Build(args, role);
+        }
+        catch (TrellisException e)
+        {
+            await Console.Error.WriteLineAsync($"trellis-{role}: configuration error: {e.Message}");
+            return 2;
+        }
+
+        await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>Composes the services and endpoints of a process; throws on bad configuration.</summary>
+    public static WebApplication Build(string[] args, string role) => Build(args, role, settings: null);
+
+    /// <summary>Composes a process with <paramref name="settings"/> taking precedence over every other source (tests use
+    /// it for <c>Trellis:Http:Url=http://127.0.0.1:0</c> and short health intervals) and <paramref name="configure"/> run
+    /// just before the app is built (tests add log sinks); throws on bad configuration.</summary>
+    public static WebApplication Build(
+        string[] args, string role, IEnumerable<KeyValuePair<string, string?>>? settings, Action<WebApplicationBuilder>? configure = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ApplicationName = $"trellis-{role}" });
+        builder.Configuration.AddEnvironmentVariables();
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+
+        var http = ConfigurationBinding.Bind<HttpOptions>(builder.Configuration, HttpOptions.Section).Validate();
+        builder.WebHost.UseUrls(http.Url);
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Services.AddTrellisMessaging(builder.Configuration);
+        builder.Services.AddTrellisProxy(builder.Configuration);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.MapTrellisHealth(role);
+        app.MapTrellisProxy();
+        return app;
+    }
+
+    private static string Usage(string role, string description) => $"""
+        trellis-{role}: {description}
+
+        Usage: dotnet run --project src/{char.ToUpperInvariant(role[0])}{role[1..]} [-- --Key=Value ...]
+
+        Configuration comes from appsettings.json, environment variables (Trellis__Section__Key) and
+        --Trellis:Section:Key=value arguments. The main keys:
+          Trellis:Http:Url                  REST/JSON, dashboard and health listener (http://127.0.0.1:5080)
+          Trellis:Transport:Provider        InMemory (default, one process) or RabbitMq
+          Trellis:Transport:RabbitMq:Uri    amqp://guest:guest@127.0.0.1:5672/
+          Trellis:Messaging:DefaultRequestTimeout   00:00:30
+          Trellis:Messaging:DefaultHandlerTimeout   00:00:30
+          Trellis:Messaging:MaxPayloadBytes         1048576
+          Trellis:Messaging:QueueMaxLength          10000
+          Trellis:Nodes:HealthInterval      how often nodes are health-checked (00:00:10)
+          Trellis:Nodes:AllowedHosts        hosts besides 127.0.0.1 that nodes may be called on (none)
+          Trellis:Storage:Sqlite:Path       node registrations and state (data/trellis.db)
+          Trellis:Security:AdminToken       bearer token that may manage every node (unset)
+
+        Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable); the node proxy API:
+        POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
+        POST /request/:id, POST /signal/:id (see src/Api/README.md).
+
+        """;
+}

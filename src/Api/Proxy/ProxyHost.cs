@@ -1,0 +1,39 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Trellis.Hosting.Messaging;
+
+namespace Trellis.Api.Proxy;
+
+/// <summary>Starts the node proxy once the bus runs: restores stored nodes and runs their health checks; stops them first on shutdown.</summary>
+internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, SecurityOptions security, NodesOptions nodes, ILogger<ProxyHost> logger) : IHostedService
+{
+    private Task? _healthLoop;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await busHost.Started.WaitAsync(cancellationToken);
+        if (security.AdminToken is not { Length: > 0 })
+        {
+            LogNoAdminToken(logger);
+        }
+
+        await registry.RestoreAsync(cancellationToken);
+        _healthLoop = registry.RunHealthLoopAsync();
+        LogStarted(logger, nodes.HealthInterval.TotalSeconds, nodes.AllowedHosts.Length == 0 ? "127.0.0.1 only" : "127.0.0.1, " + string.Join(", ", nodes.AllowedHosts));
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await registry.StopAsync();
+        if (_healthLoop is not null)
+        {
+            await _healthLoop;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "No admin token is configured (Trellis:Security:AdminToken): each node manages only itself with the token it got at registration, and POST /nodes is open to anyone who can reach the HTTP listener")]
+    private static partial void LogNoAdminToken(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node proxy started: health checks every {Seconds} s; node callbacks go to {Hosts}")]
+    private static partial void LogStarted(ILogger logger, double seconds, string hosts);
+}

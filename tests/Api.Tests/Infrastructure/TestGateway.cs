@@ -1,0 +1,177 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Trellis.Api.Hosting;
+using Trellis.Api.Proxy;
+using Trellis.Core.Nodes;
+using Trellis.TestKit;
+
+namespace Trellis.Api.Tests.Infrastructure;
+
+/// <summary>A gateway on real Kestrel bound to 127.0.0.1:0, composed like the real process, with the in-process bus.</summary>
+public sealed class TestGateway : IAsyncDisposable
+{
+    public const string AdminToken = "admin-token-for-tests-0123456789";
+
+    private readonly WebApplication _app;
+    private int _disposed;
+
+    private TestGateway(WebApplication app, Uri address, LogSink logs)
+    {
+        _app = app;
+        Address = address;
+        Logs = logs;
+        Http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public Uri Address { get; }
+
+    public HttpClient Http { get; }
+
+    public LogSink Logs { get; }
+
+    public NodeRegistry Registry => _app.Services.GetRequiredService<NodeRegistry>();
+
+    /// <summary>Error-level log lines a test expects (matched by substring), so they do not fail it.</summary>
+    public List<string> ExpectedErrors { get; } = [];
+
+    /// <summary>Starts a gateway; <paramref name="sqlitePath"/> keeps nodes in that file, else in memory.</summary>
+    public static async Task<TestGateway> StartAsync(string? sqlitePath = null, IDictionary<string, string?>? settings = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Trellis:Http:Url"] = "http://127.0.0.1:0",
+            ["Trellis:Transport:Provider"] = "InMemory",
+            ["Trellis:Nodes:HealthInterval"] = "00:00:00.2",
+            ["Trellis:Nodes:HealthTimeout"] = "00:00:05",
+            ["Trellis:Nodes:Store"] = sqlitePath is null ? "InMemory" : "Sqlite",
+            ["Trellis:Storage:Sqlite:Path"] = sqlitePath,
+            ["Trellis:Security:AdminToken"] = AdminToken,
+        };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            all[key] = value;
+        }
+
+        var logs = new LogSink();
+        var app = TrellisApp.Build([], "gateway", all, builder =>
+        {
+            builder.Logging.ClearProviders();
+            builder.Logging.AddProvider(logs);
+            builder.Logging.SetMinimumLevel(LogLevel.Information);
+        });
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+        return new TestGateway(app, new Uri(addresses.First()), logs);
+    }
+
+    // ---------------------------------------------------------------- requests shaped like curl's
+
+    /// <summary>Like <c>curl -X METHOD -H 'Content-Type: application/json' -H 'Authorization: Bearer TOKEN' -d BODY URL</c>.</summary>
+    public async Task<Response> SendAsync(HttpMethod method, string path, string? body = null, string? token = null, string contentType = "application/json")
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(Encoding.UTF8.GetBytes(body));
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType);
+        }
+
+        if (token is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        }
+
+        using var response = await Http.SendAsync(request, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        return new Response((int)response.StatusCode, text, response.Headers.WwwAuthenticate.ToString(), response.Content.Headers.Allow.Count > 0 ? string.Join(", ", response.Content.Headers.Allow) : "");
+    }
+
+    public Task<Response> PostAsync(string path, object body, string? token = null) => SendAsync(HttpMethod.Post, path, JsonSerializer.Serialize(body), token);
+
+    public Task<Response> GetAsync(string path, string? token) => SendAsync(HttpMethod.Get, path, token: token);
+
+    public Task<Response> DeleteAsync(string path, string? token) => SendAsync(HttpMethod.Delete, path, token: token);
+
+    /// <summary>Registers a node and checks the answer's shape; returns its id, token and status.</summary>
+    public async Task<RegisteredNode> RegisterAsync(object body)
+    {
+        var response = await PostAsync("/nodes", body);
+        Assert.True(response.Status == 200, $"POST /nodes answered {response.Status}: {response.Body}");
+        var json = response.Json;
+        Assert.Equal(["id", "status", "token"], json.AsObject().Select(p => p.Key).Order());
+        return new RegisteredNode((string)json["id"]!, (string)json["token"]!, (string)json["status"]!);
+    }
+
+    /// <summary>Waits until a health check of the node has been applied with <paramref name="status"/> (subscriptions already matching it).</summary>
+    public async Task WaitForStatusAsync(string id, NodeStatus status, string phase)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        NodeStatusEvent? last = null;
+        void OnChecked(NodeStatusEvent e)
+        {
+            if (e.NodeId == id)
+            {
+                last = e;
+                if (e.Status == status)
+                {
+                    reached.TrySetResult();
+                }
+            }
+        }
+
+        Registry.HealthChecked += OnChecked;
+        try
+        {
+            await reached.Task.Within($"{phase}: node {id} to be checked as {status.ToWire()} (last check: {last?.Status.ToWire() ?? "none"}, {last?.Reason ?? "-"})");
+        }
+        finally
+        {
+            Registry.HealthChecked -= OnChecked;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Http.Dispose();
+        await _app.StopAsync(CancellationToken.None);
+        await _app.DisposeAsync();
+        var unexpected = Logs.Errors.Where(e => !ExpectedErrors.Exists(e.Contains)).ToArray();
+        Assert.True(unexpected.Length == 0, "The gateway logged unexpected errors:\n" + string.Join("\n", unexpected));
+    }
+}
+
+/// <summary>An HTTP answer: status, body, WWW-Authenticate and Allow headers.</summary>
+public sealed record Response(int Status, string Body, string WwwAuthenticate, string Allow)
+{
+    public JsonNode Json => JsonNode.Parse(Body) ?? throw new InvalidOperationException($"empty JSON body (status {Status})");
+
+    /// <summary>The message of an error body <c>{"error": {"code", "message"}}</c>, checking its shape.</summary>
+    public string ErrorMessage
+    {
+        get
+        {
+            var error = Json["error"] ?? throw new InvalidOperationException($"not an error body (status {Status}): {Body}");
+            Assert.Equal(["code", "message"], error.AsObject().Select(p => p.Key).Order());
+            return (string)error["message"]!;
+        }
+    }
+
+    public string ErrorCode => (string)Json["error"]!["code"]!;
+
+    public override string ToString() => $"{Status} {Body}";
+}
+
+/// <summary>A node as registration returned it.</summary>
+public sealed record RegisteredNode(string Id, string Token, string Status);
