@@ -262,26 +262,8 @@ internal sealed class ProxyApi
 
     private static void WriteSubscriptions(Utf8JsonWriter w, string name, IReadOnlyList<NodeSubscription> subscriptions)
     {
-        w.WriteStartArray(name);
-        foreach (var s in subscriptions)
-        {
-            w.WriteStartObject();
-            w.WriteString("topic", s.Topic);
-            if (s.Group is null)
-            {
-                w.WriteNull("group");
-            }
-            else
-            {
-                w.WriteString("group", s.Group);
-            }
-
-            w.WriteString("path", s.Path);
-            w.WriteNumber("timeout", s.Timeout.TotalSeconds);
-            w.WriteEndObject();
-        }
-
-        w.WriteEndArray();
+        w.WritePropertyName(name);
+        NodeSubscription.WriteArray(w, subscriptions);
     }
 
     private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> fields)

@@ -30,4 +30,31 @@ public sealed record NodeRecord(
 /// <param name="Topic">A topic (services) or a glob pattern (slots).</param>
 /// <param name="Group">The exclusion group; mandatory for services, optional for slots.</param>
 /// <param name="Timeout">How long the node's handler may run before the call is cut (504).</param>
-public sealed record NodeSubscription(string Topic, string? Group, string Path, TimeSpan Timeout);
+public sealed record NodeSubscription(string Topic, string? Group, string Path, TimeSpan Timeout)
+{
+    /// <summary>Writes the subscriptions as the proxy API shows them and the node store keeps them:
+    /// an array of <c>{topic, group, path, timeout}</c> with the timeout in seconds.</summary>
+    public static void WriteArray(System.Text.Json.Utf8JsonWriter writer, IReadOnlyList<NodeSubscription> subscriptions)
+    {
+        writer.WriteStartArray();
+        foreach (var s in subscriptions)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("topic", s.Topic);
+            if (s.Group is null)
+            {
+                writer.WriteNull("group");
+            }
+            else
+            {
+                writer.WriteString("group", s.Group);
+            }
+
+            writer.WriteString("path", s.Path);
+            writer.WriteNumber("timeout", s.Timeout.TotalSeconds);
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
+    }
+}

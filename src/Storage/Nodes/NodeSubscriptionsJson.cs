@@ -13,26 +13,7 @@ internal static class NodeSubscriptionsJson
         var buffer = new ArrayBufferWriter<byte>();
         using (var writer = new Utf8JsonWriter(buffer))
         {
-            writer.WriteStartArray();
-            foreach (var s in subscriptions)
-            {
-                writer.WriteStartObject();
-                writer.WriteString("topic", s.Topic);
-                if (s.Group is null)
-                {
-                    writer.WriteNull("group");
-                }
-                else
-                {
-                    writer.WriteString("group", s.Group);
-                }
-
-                writer.WriteString("path", s.Path);
-                writer.WriteNumber("timeout", s.Timeout.TotalSeconds);
-                writer.WriteEndObject();
-            }
-
-            writer.WriteEndArray();
+            NodeSubscription.WriteArray(writer, subscriptions);
         }
 
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
