@@ -48,6 +48,7 @@ public sealed partial class RabbitMqTransport : ITransport
     private IConnection? _connection;
     private PublisherChannel<RequestPublisher>[] _requestChannels = [];
     private PublisherChannel<object>? _confirmed;
+    private PublisherChannel<object>? _durableRequests;
     private PublisherChannel<object>? _plain;
     private ReplyHandler? _onReply;
     private uint _nextRequestChannel;
@@ -121,6 +122,8 @@ public sealed partial class RabbitMqTransport : ITransport
 
             _requestChannels = requestChannels;
             _confirmed = await PublisherChannel<object>.OpenAsync(connection, Confirming, null, "confirmed", _logger, cancellationToken).ConfigureAwait(false);
+            _durableRequests = await PublisherChannel<object>.OpenAsync(
+                connection, Confirming, SetUpDurableRequestChannelAsync, "durable requests", _logger, cancellationToken).ConfigureAwait(false);
             _plain = await PublisherChannel<object>.OpenAsync(connection, Plain, null, "replies", _logger, cancellationToken).ConfigureAwait(false);
             _connection = connection;
             LogConnected(_logger, RabbitMqOptions.Redacted(_options.Uri!), _options.Prefix);
@@ -136,6 +139,7 @@ public sealed partial class RabbitMqTransport : ITransport
     {
         ArgumentNullException.ThrowIfNull(queue);
         ArgumentNullException.ThrowIfNull(handler);
+        queue.Validate();
         var connection = Running();
         if (queue.Exchange == ExchangeKind.Requests && TopicRules.HasWildcard(queue.Pattern))
         {
@@ -164,7 +168,10 @@ public sealed partial class RabbitMqTransport : ITransport
 
                 try
                 {
-                    await channel.BasicConsumeAsync(name, autoAck: false, consumerTag: "", noLocal: false, exclusive: false, arguments: null, consumer, cancellationToken)
+                    // An exclusive consumer is the broker's own guard for a single consumer: it refuses the
+                    // consume (403 ACCESS_REFUSED, closing this channel only) while another holds the queue.
+                    await channel.BasicConsumeAsync(
+                        name, autoAck: false, consumerTag: "", noLocal: false, exclusive: queue.SingleConsumer, arguments: null, consumer, cancellationToken)
                         .ConfigureAwait(false);
                 }
                 catch
@@ -181,6 +188,14 @@ public sealed partial class RabbitMqTransport : ITransport
                 // The group's last member deleted the shared queue between our declare and our consume.
                 LogRedeclaring(_logger, queue.SharedName);
                 await DisposeQuietlyAsync(channel).ConfigureAwait(false);
+            }
+            catch (OperationInterruptedException e) when (queue.SingleConsumer && e.ShutdownReason is { Initiator: ShutdownInitiator.Peer, ReplyCode: Constants.AccessRefused })
+            {
+                await DisposeQuietlyAsync(channel).ConfigureAwait(false);
+                throw new TrellisException(
+                    ErrorKind.FailedPrecondition,
+                    $"Queue '{Topology.QueueName(_options.Prefix, queue)}' is consumed by a single consumer at a time and another consumer holds it; try again after it stops (RabbitMQ: {e.ShutdownReason.ReplyText})",
+                    e);
             }
             catch (OperationInterruptedException e) when (IsChannelError(e))
             {
@@ -200,6 +215,43 @@ public sealed partial class RabbitMqTransport : ITransport
                 await DisposeQuietlyAsync(channel).ConfigureAwait(false);
                 throw;
             }
+        }
+    }
+
+    /// <summary>Declares a durable queue of a group (durable, not auto-delete) and binds it, on a channel of
+    /// its own that is closed again.</summary>
+    public async ValueTask DeclareAsync(QueueSpec queue, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        queue.Validate();
+        if (queue.Exchange != ExchangeKind.Durable || queue.Group is null)
+        {
+            throw new ArgumentException($"Only durable queues of a group can be declared without a consumer (was {queue.Exchange} '{queue.Pattern}', group '{queue.Group}')", nameof(queue));
+        }
+
+        var connection = Running();
+        IChannel? channel = null;
+        try
+        {
+            channel = await OpenConsumerChannelAsync(connection, 1, cancellationToken).ConfigureAwait(false);
+            string name;
+            (channel, name) = await DeclareQueueAsync(connection, channel, queue, 1, cancellationToken).ConfigureAwait(false);
+            await channel.QueueBindAsync(name, _durableExchange, Topology.BindingKey(queue.Pattern), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await channel.CloseAsync(cancellationToken).ConfigureAwait(false);
+            LogDeclared(_logger, name, _durableExchange);
+        }
+        catch (OperationInterruptedException e) when (IsChannelError(e))
+        {
+            throw new TrellisException(
+                ErrorKind.FailedPrecondition, $"RabbitMQ refused to declare '{queue.SharedName}': {e.ShutdownReason!.ReplyCode} {e.ShutdownReason.ReplyText}", e);
+        }
+        catch (Exception e) when (e is OperationInterruptedException or IOException)
+        {
+            throw Unavailable($"cannot declare '{queue.SharedName}': {e.Message}", e);
+        }
+        finally
+        {
+            await DisposeQuietlyAsync(channel).ConfigureAwait(false);
         }
     }
 
@@ -223,7 +275,10 @@ public sealed partial class RabbitMqTransport : ITransport
                         ? PublishCoreAsync(_confirmed!, _signalsExchange, message, mandatory: true, persistent: false, cancellationToken)
                         : PublishCoreAsync(_plain!, _signalsExchange, message, mandatory: false, persistent: false, cancellationToken);
                 case ExchangeKind.Durable:
-                    return PublishCoreAsync(_confirmed!, _durableExchange, message, mandatory: true, persistent: true, cancellationToken);
+                    // A durable request goes out on the channel that consumes its direct reply-to address,
+                    // which the broker rewrites into that channel's own, so the reply comes back to it.
+                    return PublishCoreAsync(
+                        message.ReplyTo is null ? _confirmed! : _durableRequests!, _durableExchange, message, mandatory: true, persistent: true, cancellationToken);
                 default:
                     throw new ArgumentOutOfRangeException(nameof(exchange), exchange, "unknown exchange");
             }
@@ -393,6 +448,16 @@ public sealed partial class RabbitMqTransport : ITransport
         return publisher;
     }
 
+    /// <summary>Runs on every (re)opened durable-request channel: its direct reply-to consumer. Confirms on
+    /// this channel are tracked, so a durable request is routed and held by the broker before the requester
+    /// waits for its reply.</summary>
+    private async Task<object?> SetUpDurableRequestChannelAsync(IChannel channel, CancellationToken cancellationToken)
+    {
+        await channel.BasicConsumeAsync(Wire.DirectReplyTo, autoAck: true, new ReplyConsumer(channel, _onReply!, _logger), cancellationToken)
+            .ConfigureAwait(false);
+        return null;
+    }
+
     private async Task DeclareExchangesAsync(IConnection connection, CancellationToken cancellationToken)
     {
         var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -550,6 +615,9 @@ public sealed partial class RabbitMqTransport : ITransport
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Consuming from {Queue}, bound to {Exchange} with key '{BindingKey}', prefetch {Prefetch}")]
     private static partial void LogConsuming(ILogger logger, string queue, string exchange, string bindingKey, int prefetch);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Declared {Queue}, bound to {Exchange}")]
+    private static partial void LogDeclared(ILogger logger, string queue, string exchange);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "The shared queue for {Queue} was deleted while joining it; declaring it again")]
     private static partial void LogRedeclaring(ILogger logger, string queue);

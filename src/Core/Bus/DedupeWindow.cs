@@ -15,6 +15,16 @@ internal sealed class DedupeWindow(int capacity)
         }
     }
 
+    /// <summary>Forgets an id; true when it was remembered.</summary>
+    public bool Remove(string id)
+    {
+        lock (_lock)
+        {
+            // The id stays in the order queue and falls off it later; removing from the set is what counts.
+            return _seen.Remove(id);
+        }
+    }
+
     public void Add(string id)
     {
         if (capacity == 0)

@@ -109,13 +109,38 @@ public sealed partial class MessageBus : IAsyncDisposable
     }
 
     /// <summary>Sends a request and waits for the first reply (or 404 / 499 / 503).</summary>
-    public async Task<Message> RequestAsync(string topic, JsonPayload data, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    public Task<Message> RequestAsync(string topic, JsonPayload data, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
         CheckPayload(data);
         var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
         ThrowIfDisposed();
+        return SendRequestAsync(ExchangeKind.Requests, topic, data, messageId: null, wait, cancellationToken);
+    }
 
+    /// <summary>Publishes a durable request and waits for its reply, as <see cref="RequestAsync"/> does: the
+    /// message waits in a durable queue (persistent and confirmed by the broker) until a durable subscriber
+    /// handles it and answers with <see cref="ReplyAsync"/>; if its consumer dies first it is redelivered to
+    /// the next one, whose reply still reaches this requester while it waits.</summary>
+    /// <param name="messageId">Identifies the message across redeliveries, for the handler to deduplicate.</param>
+    /// <param name="timeout">How long to wait for the reply (then 499); the message stays queued regardless
+    /// and is handled later. Null for the default.</param>
+    /// <returns>The reply; 404 when no durable queue is bound for the topic, 503 when it is full, 499 on timeout.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<Message> RequestDurableAsync(
+        string topic, JsonPayload data, string messageId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+        CheckPayload(data);
+        CheckMessageId(messageId, required: true);
+        var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
+        ThrowIfDisposed();
+        return SendRequestAsync(ExchangeKind.Durable, topic, data, messageId, wait, cancellationToken);
+    }
+
+    private async Task<Message> SendRequestAsync(
+        ExchangeKind exchange, string topic, JsonPayload data, string? messageId, TimeSpan wait, CancellationToken cancellationToken)
+    {
         if (!_inFlight.TryEnter())
         {
             // Over the window: the publisher slows down until a request finishes.
@@ -133,10 +158,11 @@ public sealed partial class MessageBus : IAsyncDisposable
                 Data = data,
                 Sender = sender,
                 ReplyTo = _transport.ReplyAddress,
+                MessageId = messageId,
                 TimeoutMs = (int)Math.Min(int.MaxValue, wait.TotalMilliseconds),
             };
 
-            var status = await _transport.PublishAsync(ExchangeKind.Requests, message, cancellationToken).ConfigureAwait(false);
+            var status = await _transport.PublishAsync(exchange, message, cancellationToken).ConfigureAwait(false);
             if (status != PublishStatus.Routed)
             {
                 var failed = status == PublishStatus.Unroutable
@@ -219,7 +245,13 @@ public sealed partial class MessageBus : IAsyncDisposable
     // ---------------------------------------------------------------- durable
 
     /// <summary>Subscribes durably: messages wait in a durable queue named by the group, are acknowledged
-    /// when the handler returns, redelivered when a consumer dies first, and deduplicated by message id.</summary>
+    /// when the handler returns, redelivered when a consumer dies first, and deduplicated by message id
+    /// (unless <see cref="HandlerOptions.Deduplicate"/> is off). See <see cref="DurableHandler"/> for what
+    /// returning, throwing and <see cref="RequeueException"/> do.</summary>
+    /// <remarks>Disposing the subscription cancels the handlers still running; their messages are not
+    /// acknowledged and go to the next consumer, flagged redelivered.</remarks>
+    /// <exception cref="TrellisException">Kind FailedPrecondition: <see cref="HandlerOptions.SingleConsumer"/>
+    /// is set and another consumer holds the queue.</exception>
     public async ValueTask<Subscription> SubscribeDurableAsync(
         string pattern, string group, DurableHandler handler, HandlerOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -227,8 +259,15 @@ public sealed partial class MessageBus : IAsyncDisposable
         TopicRules.ValidatePattern(pattern, _options.MaxTopicLength);
         TopicRules.ValidateGroup(group, required: true, what: "group (the durable subscription's name)");
         ThrowIfDisposed();
-        var subscription = NewSubscription(SubscriptionKind.Durable, pattern, group, options, new DedupeWindow(_options.DedupeWindow));
-        var spec = Subscription.Spec(ExchangeKind.Durable, pattern, group, QueueLength(options), Prefetch(subscription));
+        var subscription = NewSubscription(
+            SubscriptionKind.Durable,
+            pattern,
+            group,
+            options,
+            options?.Deduplicate == false ? null : new DedupeWindow(_options.DedupeWindow),
+            new DedupeWindow(_options.DedupeWindow),
+            new DedupeWindow(_options.DedupeWindow));
+        var spec = Subscription.Spec(ExchangeKind.Durable, pattern, group, QueueLength(options), Prefetch(subscription), options?.SingleConsumer ?? false);
         subscription.Attach(await _transport.ConsumeAsync(
             spec, (delivery, ct) => OnDurableDelivery(subscription, handler, delivery, ct), cancellationToken).ConfigureAwait(false));
         _subscriptions.TryAdd(subscription, 0);
@@ -241,14 +280,47 @@ public sealed partial class MessageBus : IAsyncDisposable
     {
         TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
         CheckPayload(data);
+        CheckMessageId(messageId, required: false);
         ThrowIfDisposed();
-        if (messageId is { Length: 0 or > 200 })
-        {
-            throw TrellisException.Invalid("messageId must be 1 to 200 characters long");
-        }
-
         var message = new TransportMessage { Topic = topic, Data = data, Sender = NextSender(), MessageId = messageId ?? NextSender() };
         return _transport.PublishAsync(ExchangeKind.Durable, message, cancellationToken);
+    }
+
+    /// <summary>Declares the durable queue of a group and its binding without subscribing, so messages
+    /// published before anyone subscribes wait in it instead of being unroutable. The queue outlives its
+    /// consumers; <see cref="SubscribeDurableAsync"/> with the same pattern and group consumes it.</summary>
+    /// <param name="maxLength">Ready messages the queue holds; null for the default. The first declaration's
+    /// limit stays.</param>
+    public async ValueTask DeclareDurableQueueAsync(string pattern, string group, int? maxLength = null, CancellationToken cancellationToken = default)
+    {
+        TopicRules.ValidatePattern(pattern, _options.MaxTopicLength);
+        TopicRules.ValidateGroup(group, required: true, what: "group (the durable subscription's name)");
+        var length = QueueLength(new HandlerOptions { MaxQueueLength = maxLength });
+        ThrowIfDisposed();
+        await _transport.DeclareAsync(new QueueSpec(ExchangeKind.Durable, pattern, group, length), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Answers a durable request (<see cref="RequestDurableAsync"/>) under its sender; does nothing
+    /// for a durable message without <see cref="DurableMessage.ReplyTo"/>. A handler may reply before it
+    /// returns; the message is acknowledged when it returns. A reply reaching a requester that stopped
+    /// waiting is dropped there. Codes of 300 and above are reported on the error channel.</summary>
+    public ValueTask ReplyAsync(DurableMessage message, Message reply, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        CheckPayload(reply.Data);
+        ThrowIfDisposed();
+        if (message.ReplyTo is null)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        if (Codes.IsError(reply.Code))
+        {
+            Report(reply.Code, message.Topic, message.Sender, message.Data, reply.Data, "handler");
+        }
+
+        var answer = new TransportMessage { Topic = message.Topic, Data = reply.Data, Code = reply.Code, Sender = message.Sender };
+        return _transport.SendReplyAsync(message.ReplyTo, answer, cancellationToken);
     }
 
     // ---------------------------------------------------------------- delivery paths
@@ -449,7 +521,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             return;
         }
 
-        if (subscription.Dedupe!.Contains(id))
+        if (subscription.Dedupe?.Contains(id) == true)
         {
             Interlocked.Increment(ref _duplicates);
             await delivery.AckAsync().ConfigureAwait(false);
@@ -470,14 +542,28 @@ public sealed partial class MessageBus : IAsyncDisposable
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
         try
         {
-            await handler(new DurableMessage(message.Topic, message.Data, id, delivery.Redelivered), cancel.Token)
-                .AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
-            subscription.Dedupe!.Add(id);
+            var durable = new DurableMessage(message.Topic, message.Data, id, delivery.Redelivered)
+            {
+                Sender = message.Sender,
+                ReplyTo = message.ReplyTo,
+                Timeout = TimeSpan.FromMilliseconds(message.TimeoutMs),
+            };
+            await handler(durable, cancel.Token).AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
+            subscription.Dedupe?.Add(id);
+            subscription.Failed!.Remove(id);
+            subscription.Requeued!.Remove(id);
             await delivery.AckAsync().ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (subscription.Stopping.IsCancellationRequested)
+        catch (Exception) when (subscription.Stopping.IsCancellationRequested)
         {
-            // Unsubscribing: leave it unacknowledged so the broker hands it to another consumer.
+            // Unsubscribing cancelled the handler: leave the message unacknowledged, so the broker hands it
+            // to the next consumer. Not a failure of the message.
+        }
+        catch (RequeueException e)
+        {
+            subscription.Requeued!.Add(id);
+            LogRequeued(_logger, message.Topic, id, e.Message);
+            await delivery.RejectAsync(requeue: true).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -486,9 +572,28 @@ public sealed partial class MessageBus : IAsyncDisposable
                 ? Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms")
                 : HandlerFailed(subscription, e);
 
-            // One retry elsewhere; a message that fails twice goes to the error queue rather than looping.
-            await delivery.RejectAsync(requeue: !delivery.Redelivered).ConfigureAwait(false);
-            Report(failure.Code, message.Topic, id, message.Data, failure.Data, delivery.Redelivered ? "durable-dropped" : "durable-retry");
+            // One retry; a message that fails twice goes to the error queue rather than looping. A redelivered
+            // message may have failed in another process, unless it came back because a handler here gave
+            // it back (RequeueException), which is no failure.
+            var failedBefore = subscription.Failed!.Contains(id) || (delivery.Redelivered && !subscription.Requeued!.Contains(id));
+            if (failedBefore)
+            {
+                subscription.Failed.Remove(id);
+                subscription.Requeued!.Remove(id);
+            }
+            else
+            {
+                subscription.Failed.Add(id);
+            }
+
+            await delivery.RejectAsync(requeue: !failedBefore).ConfigureAwait(false);
+            Report(failure.Code, message.Topic, id, message.Data, failure.Data, failedBefore ? "durable-dropped" : "durable-retry");
+            if (failedBefore && message.ReplyTo is not null)
+            {
+                // The requester of a dropped durable request learns why, if it still waits.
+                var reply = new TransportMessage { Topic = message.Topic, Data = failure.Data, Code = failure.Code, Sender = message.Sender };
+                await ObserveAsync(_transport.SendReplyAsync(message.ReplyTo, reply, CancellationToken.None), message.Topic).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -560,8 +665,14 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
     }
 
-    private Subscription NewSubscription(SubscriptionKind kind, string topic, string? group, HandlerOptions? options, DedupeWindow? dedupe = null)
+    private Subscription NewSubscription(
+        SubscriptionKind kind, string topic, string? group, HandlerOptions? options, DedupeWindow? dedupe = null, DedupeWindow? failed = null, DedupeWindow? requeued = null)
     {
+        if (options?.SingleConsumer == true && kind != SubscriptionKind.Durable)
+        {
+            throw TrellisException.Invalid("SingleConsumer applies only to durable subscriptions");
+        }
+
         var timeout = CheckTimeout(options?.Timeout ?? _options.DefaultHandlerTimeout, "handler timeout");
         var concurrency = options?.Concurrency ?? _options.HandlerConcurrency;
         if (concurrency < 1)
@@ -574,6 +685,8 @@ public sealed partial class MessageBus : IAsyncDisposable
             IsPattern = TopicRules.HasWildcard(topic),
             Unfiltered = _transport.DeliversOnlyMatches,
             Dedupe = dedupe,
+            Failed = failed,
+            Requeued = requeued,
         };
     }
 
@@ -601,6 +714,14 @@ public sealed partial class MessageBus : IAsyncDisposable
         if (data.Length > _options.MaxPayloadBytes)
         {
             throw TrellisException.TooLarge($"message is {data.Length} bytes; the limit is {_options.MaxPayloadBytes} (Trellis:Messaging:MaxPayloadBytes)");
+        }
+    }
+
+    private static void CheckMessageId(string? messageId, bool required)
+    {
+        if (messageId is null ? required : messageId.Length is 0 or > 200)
+        {
+            throw TrellisException.Invalid("messageId must be 1 to 200 characters long");
         }
     }
 
@@ -660,6 +781,9 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Handler for {Topic} failed")]
     private static partial void LogHandlerFailed(ILogger logger, Exception exception, string topic);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Durable message {MessageId} on {Topic} given back by its handler: {Reason}")]
+    private static partial void LogRequeued(ILogger logger, string topic, string messageId, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish to {Topic}")]
     private static partial void LogReplyFailed(ILogger logger, Exception exception, string topic);

@@ -84,4 +84,13 @@ public sealed record HandlerOptions
 
     /// <summary>Ready messages the subscription's queue holds; null for the default.</summary>
     public int? MaxQueueLength { get; init; }
+
+    /// <summary>Durable subscriptions: consume as the queue's only consumer (see <see cref="Transport.QueueSpec.SingleConsumer"/>);
+    /// subscribing fails with FailedPrecondition while another consumer holds the queue.</summary>
+    public bool SingleConsumer { get; init; }
+
+    /// <summary>Durable subscriptions: drop deliveries whose message id this process handled recently (the
+    /// default). False hands every delivery to the handler, redeliveries of handled ids included, for
+    /// handlers that deduplicate from their own durable state.</summary>
+    public bool Deduplicate { get; init; } = true;
 }

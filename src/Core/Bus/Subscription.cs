@@ -10,10 +10,36 @@ public delegate ValueTask<Message> RequestHandler(Request request, CancellationT
 public delegate ValueTask SignalHandler(Signal signal, CancellationToken cancellationToken);
 
 /// <summary>Handles one durable message; returning acknowledges it, throwing gives it back.</summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item>Returning acknowledges the message. A durable request (<see cref="DurableMessage.ReplyTo"/> set)
+/// is answered with <see cref="MessageBus.ReplyAsync"/>, before returning.</item>
+/// <item>Throwing <see cref="RequeueException"/> gives the message back to its queue for the next consumer
+/// (possibly this one), flagged redelivered; that is not a failure: nothing is reported and it does not
+/// count towards the retry below.</item>
+/// <item>Throwing anything else (or running past the subscription's timeout) is a failure: the message is
+/// given back once for a retry, and dropped and reported on the error channel when it fails again (a
+/// durable request's requester then gets the failure as its reply).</item>
+/// <item>When the subscription is disposed while the handler runs, its token is cancelled and the message is
+/// not acknowledged: it comes back, redelivered, to the next consumer.</item>
+/// </list>
+/// </remarks>
 public delegate ValueTask DurableHandler(DurableMessage message, CancellationToken cancellationToken);
 
 /// <summary>A message of a durable subscription.</summary>
-public sealed record DurableMessage(string Topic, JsonPayload Data, string MessageId, bool Redelivered);
+/// <param name="MessageId">Identifies the message across redeliveries (for deduplication).</param>
+/// <param name="Redelivered">The message was handed out before and not acknowledged.</param>
+public sealed record DurableMessage(string Topic, JsonPayload Data, string MessageId, bool Redelivered)
+{
+    /// <summary>Unique per publish; the reply to a durable request carries it back to the requester.</summary>
+    public string Sender { get; init; } = "";
+
+    /// <summary>Where the reply to a durable request goes; null for a plain durable message.</summary>
+    public string? ReplyTo { get; init; }
+
+    /// <summary>How long the requester waits for the reply; zero when it is not a request or names none.</summary>
+    public TimeSpan Timeout { get; init; }
+}
 
 /// <summary>What kind of subscription a handle stands for.</summary>
 public enum SubscriptionKind
@@ -59,7 +85,14 @@ public sealed class Subscription : IAsyncDisposable
     /// <summary>Set when the transport already filters exactly.</summary>
     internal bool Unfiltered { get; init; }
 
+    /// <summary>Ids already handled, to drop duplicates; null when the subscription does not deduplicate.</summary>
     internal DedupeWindow? Dedupe { get; init; }
+
+    /// <summary>Ids of durable messages that failed once here (the next failure drops them).</summary>
+    internal DedupeWindow? Failed { get; init; }
+
+    /// <summary>Ids of durable messages a handler here gave back with <see cref="RequeueException"/>.</summary>
+    internal DedupeWindow? Requeued { get; init; }
 
     internal void Attach(IAsyncDisposable consumer) => _consumer = consumer;
 
@@ -82,6 +115,6 @@ public sealed class Subscription : IAsyncDisposable
     internal bool Matches(string topic) =>
         Unfiltered || (IsPattern ? Topics.Glob.IsMatch(Topic, topic) : string.Equals(Topic, topic, StringComparison.Ordinal));
 
-    internal static QueueSpec Spec(ExchangeKind exchange, string pattern, string? group, int maxLength, int prefetch) =>
-        new(exchange, pattern, group, maxLength, prefetch);
+    internal static QueueSpec Spec(ExchangeKind exchange, string pattern, string? group, int maxLength, int prefetch, bool singleConsumer = false) =>
+        new(exchange, pattern, group, maxLength, prefetch, singleConsumer);
 }

@@ -35,10 +35,25 @@ public enum PublishStatus
 /// each consumer an exclusive queue that is deleted with it.</param>
 /// <param name="MaxLength">Ready messages the queue holds before it refuses more.</param>
 /// <param name="Prefetch">Deliveries a consumer may hold unacknowledged.</param>
-public sealed record QueueSpec(ExchangeKind Exchange, string Pattern, string? Group, int MaxLength = 10_000, int Prefetch = 64)
+/// <param name="SingleConsumer">At most one consumer at a time (an exclusive consumer, AMQP
+/// <c>basic.consume exclusive</c>): while one holds the queue, consuming it again fails with a
+/// <see cref="Errors.TrellisException"/> of kind <see cref="Errors.ErrorKind.FailedPrecondition"/>; once
+/// it stops, the next consumer gets what it left unacknowledged. Durable queues of a group only.</param>
+public sealed record QueueSpec(
+    ExchangeKind Exchange, string Pattern, string? Group, int MaxLength = 10_000, int Prefetch = 64, bool SingleConsumer = false)
 {
     /// <summary>The queue's logical name, the same in every process (transports may shorten it).</summary>
     public string SharedName => $"trellis.{Exchange.ToString().ToLowerInvariant()}.{Pattern}.{Group}";
+
+    /// <summary>Throws <see cref="ArgumentException"/> for combinations no transport supports.</summary>
+    public void Validate()
+    {
+        if (SingleConsumer && (Exchange != ExchangeKind.Durable || Group is null))
+        {
+            throw new ArgumentException(
+                $"A single consumer applies only to a durable queue of a group (was {Exchange} '{Pattern}', group '{Group}')", "queue");
+        }
+    }
 }
 
 /// <summary>A message as a transport carries it: body plus the headers of the kernel's envelope.</summary>
@@ -114,6 +129,8 @@ public delegate void ReplyHandler(TransportMessage reply);
 /// Durable deliveries stay unacknowledged until <see cref="Delivery.AckAsync"/>; when their consumer goes
 /// away they are delivered again, flagged <see cref="Delivery.Redelivered"/>.</item>
 /// <item>A transport may deliver messages a glob pattern does not match (binding wider); the bus filters.</item>
+/// <item>Durable messages may carry a ReplyTo (durable requests): the transport keeps it, and the requester's
+/// timeout in <see cref="TransportMessage.TimeoutMs"/>, without letting the message expire in its queue.</item>
 /// <item>A full queue refuses: <see cref="PublishStatus.QueueFull"/> on the durable exchange and for requests;
 /// for requests, where the broker says so later, a reply with code 503 and null data under the request's sender.</item>
 /// </list>
@@ -131,7 +148,15 @@ public interface ITransport : IAsyncDisposable
 
     /// <summary>Declares the queue and its binding if needed and starts a consumer on it.
     /// Disposing the result stops the consumer (requeueing what it had not acknowledged).</summary>
+    /// <exception cref="Errors.TrellisException">Kind FailedPrecondition: the queue is
+    /// <see cref="QueueSpec.SingleConsumer"/> and another consumer holds it (or this one asks for a single
+    /// consumer and others are consuming).</exception>
     ValueTask<IAsyncDisposable> ConsumeAsync(QueueSpec queue, DeliveryHandler handler, CancellationToken cancellationToken);
+
+    /// <summary>Declares a durable queue of a group and its binding without consuming from it, so messages
+    /// published before any consumer exists wait in it. Durable queues outlive their consumers.</summary>
+    /// <exception cref="ArgumentException">The queue is not a durable queue of a group.</exception>
+    ValueTask DeclareAsync(QueueSpec queue, CancellationToken cancellationToken);
 
     ValueTask<PublishStatus> PublishAsync(ExchangeKind exchange, TransportMessage message, CancellationToken cancellationToken);
 

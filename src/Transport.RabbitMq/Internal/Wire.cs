@@ -17,6 +17,8 @@ namespace Trellis.Transport.RabbitMq.Internal;
 /// both ends, which P2 showed as a visible share of the work per request.
 /// The requester's timeout travels as the per-message TTL (expiration, in milliseconds): the handler reads
 /// it back, and the broker drops a request that waited in its queue longer than anyone waits for the reply.
+/// A durable (persistent) request is handled even after its requester gave up, so its timeout travels in
+/// a header instead.
 /// </remarks>
 internal static class Wire
 {
@@ -25,6 +27,10 @@ internal static class Wire
 
     /// <summary>The reply code when it is not 200 (AMQP signed 32-bit integer).</summary>
     public const string CodeHeader = "trellis-code";
+
+    /// <summary>The requester's timeout in milliseconds on a persistent (durable) message, which must not
+    /// expire in its queue when the requester stops waiting: a durable request is handled regardless.</summary>
+    public const string TimeoutHeader = "trellis-timeout";
 
     /// <summary>W3C trace context, under its standard name so other AMQP tooling recognises it.</summary>
     public const string TraceParentHeader = "traceparent";
@@ -58,18 +64,31 @@ internal static class Wire
             properties.MessageId = message.MessageId;
         }
 
+        var timeoutHeader = false;
         if (message.TimeoutMs > 0)
         {
-            properties.Expiration = ExpirationText(message.TimeoutMs);
+            if (persistent)
+            {
+                timeoutHeader = true;
+            }
+            else
+            {
+                properties.Expiration = ExpirationText(message.TimeoutMs);
+            }
         }
 
-        if (message.Code != Codes.Ok || message.TraceParent is not null)
+        if (message.Code != Codes.Ok || message.TraceParent is not null || timeoutHeader)
         {
             // One spare slot: with confirm tracking the client adds its sequence-number header.
-            var table = new Dictionary<string, object?>(3, StringComparer.Ordinal);
+            var table = new Dictionary<string, object?>(4, StringComparer.Ordinal);
             if (message.Code != Codes.Ok)
             {
                 table[CodeHeader] = message.Code;
+            }
+
+            if (timeoutHeader)
+            {
+                table[TimeoutHeader] = message.TimeoutMs;
             }
 
             if (message.TraceParent is not null)
@@ -114,6 +133,11 @@ internal static class Wire
             if (headers.TryGetValue(CodeHeader, out var c))
             {
                 code = ToInt(c, Codes.Ok);
+            }
+
+            if (headers.TryGetValue(TimeoutHeader, out var t))
+            {
+                timeout = Math.Max(0, ToInt(t, timeout));
             }
 
             if (headers.TryGetValue(TraceParentHeader, out var tp))

@@ -532,6 +532,265 @@ public abstract class TransportConformance : IAsyncLifetime
         Assert.Equal(PublishStatus.Unroutable, await bus.PublishDurableAsync(Topic("void"), Json("1")));
     }
 
+    // ------------------------------------------------------------------ single consumers, declared queues, durable requests
+
+    [Fact]
+    public async Task A_single_consumer_queue_refuses_a_second_consumer_until_the_first_stops()
+    {
+        var topic = Topic("shard.7");
+        var single = new HandlerOptions { SingleConsumer = true };
+        var holder = await ProcessAsync();
+        var held = new TaskCompletionSource<DurableMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource();
+        var holding = await holder.SubscribeDurableAsync(topic, "silo", async (m, ct) =>
+        {
+            held.TrySetResult(m);
+            await never.Task.WaitAsync(ct);
+        }, single);
+
+        var publisher = await ProcessAsync();
+        Assert.Equal(PublishStatus.Routed, await publisher.PublishDurableAsync(topic, Json("\"grain call\""), "call-1"));
+        Assert.False((await held.Task.Within("the holder to receive the message")).Redelivered);
+
+        // A second process on the same broker, with a subscription of its own that must survive the refusal.
+        var other = await ProcessAsync();
+        var alive = new CountdownSignal();
+        await other.SlotAsync(Topic("alive"), (_, _) => { alive.Increment(); return default; });
+
+        var taken = new TaskCompletionSource<DurableMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        DurableHandler take = (m, _) =>
+        {
+            if (m.MessageId == "call-1")
+            {
+                taken.TrySetResult(m);
+            }
+
+            return default;
+        };
+        var refused = await Assert.ThrowsAsync<Core.Errors.TrellisException>(async () => await other.SubscribeDurableAsync(topic, "silo", take, single));
+        Assert.Equal(Core.Errors.ErrorKind.FailedPrecondition, refused.Kind);
+        Assert.Contains(topic, refused.Message);
+        Assert.Contains("another consumer holds it", refused.Message);
+
+        // The refusal cost nothing else: the process still publishes and its other subscription still receives.
+        Assert.Equal(PublishStatus.Routed, await other.SignalAsync(Topic("alive"), JsonPayload.Null));
+        await alive.WaitForAsync(1, "the refused process's slot to receive a signal");
+        Assert.Equal(PublishStatus.Routed, await other.PublishDurableAsync(topic, Json("\"second call\""), "call-2"));
+
+        await holding.DisposeAsync();
+        await other.SubscribeDurableAsync(topic, "silo", take, single).AsTask().Within("the second consumer to subscribe after the first stopped");
+        var redelivered = await taken.Task.Within("the message the holder left unacknowledged");
+        Assert.Equal("call-1", redelivered.MessageId);
+        Assert.True(redelivered.Redelivered, "a message the stopped holder had not acknowledged must come back flagged redelivered");
+    }
+
+    [Fact]
+    public async Task A_declared_durable_queue_holds_messages_until_someone_subscribes_and_outlives_its_consumers()
+    {
+        var topic = Topic("mailbox");
+        var bus = await ProcessAsync();
+        await bus.DeclareDurableQueueAsync(topic, "owner");
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Equal(PublishStatus.Routed, await bus.PublishDurableAsync(topic, JsonPayload.From(i), $"early-{i}"));
+        }
+
+        var consumer = await ProcessAsync();
+        var received = new ConcurrentQueue<string>();
+        var count = new CountdownSignal();
+        DurableHandler handler = (m, _) =>
+        {
+            received.Enqueue(m.MessageId);
+            count.Increment();
+            return default;
+        };
+        var first = await consumer.SubscribeDurableAsync(topic, "owner", handler);
+        await count.WaitForAsync(3, "the messages published before anyone subscribed");
+        Assert.Equal(["early-0", "early-1", "early-2"], received.Order(StringComparer.Ordinal));
+
+        // With its last consumer gone the queue is still bound and keeps what arrives.
+        await first.DisposeAsync();
+        Assert.Equal(PublishStatus.Routed, await bus.PublishDurableAsync(topic, Json("3"), "late-3"));
+        await consumer.SubscribeDurableAsync(topic, "owner", handler);
+        await count.WaitForAsync(4, "the message published while nobody consumed");
+        Assert.Contains("late-3", received);
+    }
+
+    [Fact]
+    public async Task A_durable_request_gets_the_reply_of_its_handler()
+    {
+        var topic = Topic("grain.poke");
+        var server = await ProcessAsync();
+        var plain = new TaskCompletionSource<DurableMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await server.SubscribeDurableAsync(topic, "silo", async (m, ct) =>
+        {
+            if (m.ReplyTo is null)
+            {
+                plain.TrySetResult(m);
+                await server.ReplyAsync(m, new Message(Json("\"nobody asked\"")), ct); // nowhere to go: a no-op
+                return;
+            }
+
+            var echo = JsonNode.Parse(m.Data.ToString())!.AsObject();
+            echo["id"] = m.MessageId;
+            echo["timeout"] = m.Timeout.TotalMilliseconds;
+            echo["sender"] = m.Sender.Length > 0;
+            await server.ReplyAsync(m, new Message(JsonPayload.Parse(echo.ToJsonString()), 201), ct);
+        });
+
+        var client = await ProcessAsync();
+        var reply = await client.RequestDurableAsync(topic, Json("{\"n\":7}"), "poke-1", TimeSpan.FromSeconds(20)).Within("the durable reply");
+        Assert.Equal(201, reply.Code);
+        var body = JsonNode.Parse(reply.Data.ToString())!;
+        Assert.Equal(7, (int)body["n"]!);
+        Assert.Equal("poke-1", (string)body["id"]!);
+        Assert.Equal(20_000, (double)body["timeout"]!);
+        Assert.True((bool)body["sender"]!, "a durable request must carry its sender");
+
+        Assert.Equal(PublishStatus.Routed, await client.PublishDurableAsync(topic, Json("1"), "fact-1"));
+        var fact = await plain.Task.Within("the plain durable message");
+        Assert.Equal((TimeSpan.Zero, "fact-1"), (fact.Timeout, fact.MessageId));
+    }
+
+    [Fact]
+    public async Task A_durable_request_to_a_topic_without_a_queue_gets_404()
+    {
+        var bus = await ProcessAsync();
+        var reply = await bus.RequestDurableAsync(Topic("no.shard"), Json("{}"), "lost-1", TimeSpan.FromSeconds(20)).Within("404 reply");
+        Assert.Equal(Codes.NotFound, reply.Code);
+        Assert.Contains("No active listeners", reply.Data.ToString());
+        Assert.Equal(0, bus.PendingRequests);
+    }
+
+    [Fact]
+    public async Task A_durable_request_redelivered_after_its_consumer_stopped_is_answered_to_the_waiting_requester()
+    {
+        var topic = Topic("shard.3");
+        var single = new HandlerOptions { SingleConsumer = true };
+        var oldHolder = await ProcessAsync();
+        var seen = new TaskCompletionSource<DurableMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource();
+        var holding = await oldHolder.SubscribeDurableAsync(topic, "silo", async (m, ct) =>
+        {
+            seen.TrySetResult(m);
+            await never.Task.WaitAsync(ct); // blocked: neither replies nor acknowledges
+        }, single);
+
+        var client = await ProcessAsync();
+        var request = client.RequestDurableAsync(topic, Json("\"ping\""), "poke-9", TimeSpan.FromSeconds(30));
+        Assert.False((await seen.Task.Within("the first holder to receive the request")).Redelivered);
+        Assert.False(request.IsCompleted, $"the request finished before anyone replied: {(request.IsCompletedSuccessfully ? request.Result.Code : -1)}");
+
+        await holding.DisposeAsync();
+        var newHolder = await ProcessAsync();
+        await newHolder.SubscribeDurableAsync(topic, "silo", async (m, ct) =>
+        {
+            await newHolder.ReplyAsync(m, new Message(JsonPayload.From($"{m.MessageId} redelivered={m.Redelivered}")), ct);
+        }, single);
+
+        var reply = await request.Within("the new holder's reply to reach the requester");
+        Assert.Equal(Codes.Ok, reply.Code);
+        Assert.Equal("\"poke-9 redelivered=True\"", reply.Data.ToString());
+    }
+
+    [Fact]
+    public async Task A_durable_requester_timeout_gives_499_and_the_request_is_still_handled()
+    {
+        var topic = Topic("slow.shard");
+        var server = await ProcessAsync();
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var handled = new TaskCompletionSource<DurableMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await server.SubscribeDurableAsync(topic, "silo", async (m, ct) =>
+        {
+            await gate.Task.WaitAsync(ct);
+            if (m.ReplyTo is not null)
+            {
+                await server.ReplyAsync(m, new Message(Json("\"too late\"")), ct);
+                handled.TrySetResult(m);
+            }
+        }, new HandlerOptions { Concurrency = 1, Timeout = TimeSpan.FromSeconds(60) });
+
+        // A plain message in front holds the only handler slot, so the request waits in the queue itself
+        // while its requester gives up: it must not expire there.
+        var client = await ProcessAsync();
+        Assert.Equal(PublishStatus.Routed, await client.PublishDurableAsync(topic, Json("\"first\""), "blocker"));
+        var reply = await client.RequestDurableAsync(topic, Json("\"call\""), "poke-late", TimeSpan.FromMilliseconds(300)).Within("499 reply");
+        Assert.Equal(Codes.RequestTimeout, reply.Code);
+        Assert.Contains(client.Errors.Snapshot(), e => e.Code == Codes.RequestTimeout && e.Topic == topic);
+
+        gate.SetResult();
+        var late = await handled.Task.Within("the timed-out request to be handled anyway");
+        Assert.Equal(("poke-late", TimeSpan.FromMilliseconds(300)), (late.MessageId, late.Timeout));
+        Assert.Equal(0, client.PendingRequests);
+    }
+
+    [Fact]
+    public async Task A_handler_gives_a_durable_message_back_with_RequeueException_without_failing()
+    {
+        var topic = Topic("moving.shard");
+        var bus = await ProcessAsync();
+        var calls = new ConcurrentQueue<(string Outcome, bool Redelivered)>();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await bus.SubscribeDurableAsync(topic, "silo", (m, _) =>
+        {
+            switch (calls.Count)
+            {
+                case 0:
+                    calls.Enqueue(("requeue", m.Redelivered));
+                    throw new RequeueException("the shard is moving");
+                case 1:
+                    // A real failure after a give-back is the message's first failure: it gets its retry.
+                    calls.Enqueue(("fail", m.Redelivered));
+                    throw new InvalidOperationException("flaky");
+                default:
+                    calls.Enqueue(("ok", m.Redelivered));
+                    done.TrySetResult();
+                    return default;
+            }
+        }, new HandlerOptions { Concurrency = 1 });
+
+        var publisher = await ProcessAsync();
+        Assert.Equal(PublishStatus.Routed, await publisher.PublishDurableAsync(topic, Json("{}"), "m-1"));
+        await done.Task.Within($"the message to be handled after a give-back and a failure (calls: {string.Join(", ", calls)})");
+        Assert.Equal([("requeue", false), ("fail", true), ("ok", true)], calls.ToArray());
+
+        // Only the real failure is an error; the give-back is not reported.
+        var reports = bus.Errors.Snapshot().Where(e => e.Topic == topic).ToArray();
+        Assert.Single(reports);
+        Assert.Equal(("durable-retry", Codes.HandlerError), (reports[0].Origin, reports[0].Code));
+    }
+
+    [Fact]
+    public async Task Without_deduplication_every_delivery_of_a_message_id_reaches_the_handler()
+    {
+        var topic = Topic("grain.mailbox");
+        var raw = await ProcessAsync();
+        var deduped = await ProcessAsync();
+        var rawSeen = new ConcurrentQueue<string>();
+        var dedupedSeen = new ConcurrentQueue<string>();
+        var rawCount = new CountdownSignal();
+        var dedupedCount = new CountdownSignal();
+        await raw.SubscribeDurableAsync(topic, "raw", (m, _) => { rawSeen.Enqueue(m.MessageId); rawCount.Increment(); return default; },
+            new HandlerOptions { Concurrency = 1, Deduplicate = false });
+        await deduped.SubscribeDurableAsync(topic, "deduped", (m, _) => { dedupedSeen.Enqueue(m.MessageId); dedupedCount.Increment(); return default; },
+            new HandlerOptions { Concurrency = 1 });
+
+        var publisher = await ProcessAsync();
+        foreach (var id in new[] { "a", "a", "b" })
+        {
+            Assert.Equal(PublishStatus.Routed, await publisher.PublishDurableAsync(topic, Json("1"), id));
+        }
+
+        await rawCount.WaitForAsync(3, "every copy at the subscription without deduplication");
+        Assert.Equal(["a", "a", "b"], rawSeen.ToArray());
+
+        // One at a time in queue order: once "b" is handled, the duplicate "a" before it was dropped.
+        await dedupedCount.WaitForAsync(2, "the distinct messages at the deduplicating subscription");
+        Assert.Equal(["a", "b"], dedupedSeen.ToArray());
+        Assert.Equal(0, raw.DuplicatesDropped);
+        Assert.Equal(1, deduped.DuplicatesDropped);
+    }
+
     // ------------------------------------------------------------------ back-pressure
 
     [Fact]

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Trellis.Core.Errors;
 
 namespace Trellis.Core.Transport.InMemory;
 
@@ -22,21 +23,48 @@ public sealed class InMemoryBroker
     internal TopicRouter<MemoryQueue> Exchange(ExchangeKind kind) => _exchanges[(int)kind];
 
     /// <summary>Finds or declares the queue for a spec and registers a consumer on it.</summary>
+    /// <exception cref="TrellisException">A single consumer holds the queue, or this consumer asks to be
+    /// the single one while others consume (as RabbitMQ refuses an exclusive <c>basic.consume</c>).</exception>
     internal MemoryQueue Attach(QueueSpec spec, out string name)
     {
         lock (_topology)
         {
-            name = spec.Group is null ? $"{spec.SharedName}{Guid.NewGuid():N}" : spec.SharedName;
-            if (!_queues.TryGetValue(name, out var queue))
+            var queue = DeclareLocked(spec);
+            name = queue.Name;
+            if (queue.HeldBySingleConsumer || (spec.SingleConsumer && queue.Consumers > 0))
             {
-                queue = new MemoryQueue(name, spec);
-                _queues[name] = queue;
-                Exchange(spec.Exchange).Add(spec.Pattern, queue);
+                throw new TrellisException(
+                    ErrorKind.FailedPrecondition,
+                    $"Queue '{name}' is consumed by a single consumer at a time and another consumer holds it; try again after it stops");
             }
 
             queue.Consumers++;
+            queue.HeldBySingleConsumer = spec.SingleConsumer;
             return queue;
         }
+    }
+
+    /// <summary>Declares a shared durable queue and its binding, without a consumer.</summary>
+    internal void Declare(QueueSpec spec)
+    {
+        lock (_topology)
+        {
+            DeclareLocked(spec);
+        }
+    }
+
+    private MemoryQueue DeclareLocked(QueueSpec spec)
+    {
+        var name = spec.Group is null ? $"{spec.SharedName}{Guid.NewGuid():N}" : spec.SharedName;
+        if (!_queues.TryGetValue(name, out var queue))
+        {
+            // The first declaration's settings win, as on the broker.
+            queue = new MemoryQueue(name, spec);
+            _queues[name] = queue;
+            Exchange(spec.Exchange).Add(spec.Pattern, queue);
+        }
+
+        return queue;
     }
 
     /// <summary>Unregisters a consumer; deletes exclusive queues and, once unused, non-durable shared ones.</summary>
@@ -45,6 +73,7 @@ public sealed class InMemoryBroker
         lock (_topology)
         {
             queue.Consumers--;
+            queue.HeldBySingleConsumer = false;
             var autoDelete = queue.Spec.Group is null || queue.Spec.Exchange != ExchangeKind.Durable;
             if (queue.Consumers == 0 && autoDelete && _queues.TryRemove(queue.Name, out _))
             {

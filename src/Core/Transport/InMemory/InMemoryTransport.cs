@@ -35,6 +35,9 @@ public sealed partial class InMemoryTransport : ITransport
 
     public ValueTask<IAsyncDisposable> ConsumeAsync(QueueSpec queue, DeliveryHandler handler, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(queue);
+        ArgumentNullException.ThrowIfNull(handler);
+        queue.Validate();
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -44,6 +47,20 @@ public sealed partial class InMemoryTransport : ITransport
             consumer.Start();
             return ValueTask.FromResult<IAsyncDisposable>(consumer);
         }
+    }
+
+    public ValueTask DeclareAsync(QueueSpec queue, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(queue);
+        queue.Validate();
+        if (queue.Exchange != ExchangeKind.Durable || queue.Group is null)
+        {
+            throw new ArgumentException($"Only durable queues of a group can be declared without a consumer (was {queue.Exchange} '{queue.Pattern}', group '{queue.Group}')", nameof(queue));
+        }
+
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _broker.Declare(queue);
+        return ValueTask.CompletedTask;
     }
 
     public ValueTask<PublishStatus> PublishAsync(ExchangeKind exchange, TransportMessage message, CancellationToken cancellationToken)

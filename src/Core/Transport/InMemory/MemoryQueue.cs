@@ -10,7 +10,6 @@ internal sealed class MemoryQueue
     private readonly Channel<QueuedMessage> _ready =
         Channel.CreateUnbounded<QueuedMessage>(new UnboundedChannelOptions { SingleReader = false, SingleWriter = false });
 
-
     public MemoryQueue(string name, QueueSpec spec)
     {
         Name = name;
@@ -23,6 +22,9 @@ internal sealed class MemoryQueue
 
     /// <summary>Guarded by the broker's topology lock.</summary>
     public int Consumers { get; set; }
+
+    /// <summary>A <see cref="QueueSpec.SingleConsumer"/> consumer holds the queue (guarded by the topology lock).</summary>
+    public bool HeldBySingleConsumer { get; set; }
 
     /// <summary>Ready messages (an unbounded channel counts its items without a shared counter).</summary>
     public int ReadyCount => _ready.Reader.Count;
