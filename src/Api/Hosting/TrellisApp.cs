@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
 using Trellis.Hosting.Configuration;
+using Trellis.Hosting.Grains;
 using Trellis.Hosting.Health;
 using Trellis.Hosting.Messaging;
 
@@ -59,6 +60,7 @@ public static class TrellisApp
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.Services.AddTrellisProxy(builder.Configuration);
+        builder.Services.AddTrellisGrains(builder.Configuration, hostSilo: role == "silo");
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -83,7 +85,12 @@ public static class TrellisApp
           Trellis:Messaging:QueueMaxLength          10000
           Trellis:Nodes:HealthInterval      how often nodes are health-checked (00:00:10)
           Trellis:Nodes:AllowedHosts        hosts besides 127.0.0.1 that nodes may be called on (none)
+          Trellis:Storage:Provider          Sqlite (default), Postgres or InMemory: grain state, leases, reminders
           Trellis:Storage:Sqlite:Path       node registrations and state (data/trellis.db)
+          Trellis:Storage:Postgres:ConnectionString   Host=...;Username=...;Password=...;Database=...
+          Trellis:Grains:Shards             shards of the grain space, the same in every process (64)
+          Trellis:Grains:IdleTimeout        idle activations are collected after (00:15:00)
+          Trellis:Grains:LeaseTtl           a dead silo's shards move after at most (00:00:06)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
         Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable); the node proxy API:

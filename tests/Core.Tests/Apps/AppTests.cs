@@ -1,0 +1,306 @@
+using System.Text.Json;
+using Trellis.Core.Apps;
+using Trellis.Core.Messaging;
+using Trellis.Core.Persistence;
+using Trellis.TestKit.Grains;
+using Trellis.TestKit;
+using Xunit;
+
+namespace Trellis.Core.Tests.Apps;
+
+public sealed class AppTests
+{
+    private static JsonElement J(object value) => JsonSerializer.SerializeToElement(value);
+
+    private static string NewApp(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..30];
+
+    private static Task<TestCluster> StartAsync(IStateStore? store = null, Action<AppAgents>? more = null, int silos = 1) =>
+        TestCluster.StartAsync(silos, new TestClusterOptions { Grains = AppTestSetup.Agents(more), Runtime = TestClusterOptions.Fast(), Store = store });
+
+    [Fact]
+    public async Task A_poke_is_acked_once_its_state_is_stored_and_a_bad_one_is_nacked_with_its_error()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("counter");
+        Assert.Equal(Codes.Ok, (await apps.CreateAsync(app, "counter")).Code);
+
+        var ack = await apps.PokeAsync(app, "add", J(new { by = 5 }));
+        Assert.Equal(Codes.Ok, ack.Code);
+        Assert.True(ack.Data.ToJsonElement().GetProperty("ack").GetBoolean());
+
+        var nack = await apps.PokeAsync(app, "add", J(new { by = "five" }));
+        Assert.Equal(Codes.BadRequest, nack.Code);
+        Assert.Contains("add needs", nack.Data.ToJsonElement().GetProperty("nack").GetString());
+
+        var unknownMark = await apps.PokeAsync(app, "explode", J(new { }));
+        Assert.Equal(Codes.BadRequest, unknownMark.Code);
+
+        var peek = await apps.PeekAsync(app, "/count");
+        Assert.Equal(5, peek.Data.ToJsonElement().GetProperty("count").GetInt64());
+        Assert.Equal(Codes.NotFound, (await apps.PeekAsync(app, "/nothing")).Code);
+
+        // The state is durable: a fresh activation reads it back.
+        var stored = await cluster.Store.GrainStorage.ReadAsync(AppPath.GrainType, app);
+        Assert.Contains("\"count\":5", System.Text.Encoding.UTF8.GetString(stored.Data!));
+    }
+
+    [Fact]
+    public async Task A_retried_poke_with_the_same_id_is_absorbed()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("counter");
+        await apps.CreateAsync(app, "counter");
+
+        await apps.PokeAsync(app, "add", J(new { by = 1 }), messageId: "poke-1");
+        var again = await apps.PokeAsync(app, "add", J(new { by = 1 }), messageId: "poke-1");
+
+        Assert.True(again.Data.ToJsonElement().GetProperty("duplicate").GetBoolean());
+        Assert.Equal(1, (await apps.PeekAsync(app, "/count")).Data.ToJsonElement().GetProperty("count").GetInt64());
+    }
+
+    [Fact]
+    public async Task Apps_that_do_not_exist_say_so_and_names_are_checked()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+
+        Assert.Equal(Codes.NotFound, (await apps.PokeAsync(NewApp("ghost"), "add", J(new { by = 1 }))).Code);
+        Assert.Throws<Errors.TrellisException>(() => AppPath.Validate("Bad Name"));
+        Assert.Throws<Errors.TrellisException>(() => AppPath.Validate("a//b"));
+        var create = await apps.CreateAsync(NewApp("x"), "counter");
+        var again = await apps.CreateAsync(create.Data.ToJsonElement().GetProperty("app").GetString()!, "chat");
+        Assert.Equal(Codes.BadRequest, again.Code);
+        Assert.Contains("runs the agent 'counter'", again.Data.ToJsonElement().GetString());
+    }
+
+    [Fact]
+    public async Task A_watch_gets_its_ack_then_initial_facts_only_for_itself_then_facts_until_it_leaves()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("counter");
+        await apps.CreateAsync(app, "counter");
+        await apps.PokeAsync(app, "add", J(new { by = 2 }));
+
+        await using var first = await apps.WatchAsync(app, "/count");
+        Assert.Equal("watch-ack", (await Next(first)).Kind);
+        Assert.Equal(2, (await Next(first)).Data!.Value.GetProperty("count").GetInt64());
+
+        await apps.PokeAsync(app, "add", J(new { by = 1 }));
+        Assert.Equal(3, (await Next(first)).Data!.Value.GetProperty("count").GetInt64());
+
+        await using var second = await apps.WatchAsync(app, "/count");
+        Assert.Equal("watch-ack", (await Next(second)).Kind);
+        Assert.Equal(3, (await Next(second)).Data!.Value.GetProperty("count").GetInt64());
+
+        await apps.PokeAsync(app, "add", J(new { by = 10 }));
+        Assert.Equal(13, (await Next(first)).Data!.Value.GetProperty("count").GetInt64()); // not the second watcher's snapshot
+        Assert.Equal(13, (await Next(second)).Data!.Value.GetProperty("count").GetInt64());
+
+        await first.DisposeAsync();
+        var info = await apps.InfoAsync(app);
+        Assert.Equal(1, info.Data.ToJsonElement().GetProperty("subscribers").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_refused_watch_never_starts_a_subscription()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("counter");
+        await apps.CreateAsync(app, "counter");
+
+        var e = await Assert.ThrowsAsync<AppNackException>(() => apps.WatchAsync(app, "/secret"));
+        Assert.Equal(Codes.BadRequest, e.Reply.Code);
+        Assert.Contains("/secret", e.Message);
+        Assert.Equal(0, (await apps.InfoAsync(app)).Data.ToJsonElement().GetProperty("subscribers").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_kick_ends_the_subscription()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("kicker");
+        await apps.CreateAsync(app, "kicker");
+        await using var watch = await apps.WatchAsync(app, "/news");
+        Assert.Equal("watch-ack", (await Next(watch)).Kind);
+
+        await apps.PokeAsync(app, "news", J("hello"));
+        Assert.Equal("hello", (await Next(watch)).Data!.Value.GetString());
+        await apps.PokeAsync(app, "kick", J(new { }));
+        Assert.Equal("kick", (await Next(watch)).Kind);
+        Assert.False(await watch.Events.WaitToReadAsync().AsTask().Within("the watch to complete after its kick"));
+        Assert.Equal(0, (await apps.InfoAsync(app)).Data.ToJsonElement().GetProperty("subscribers").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task A_chat_room_gives_new_watchers_its_history_and_everyone_the_new_lines()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var room = NewApp("room");
+        await apps.CreateAsync(room, "chat", J(new { topic = "ops" }));
+        await apps.PokeAsync(room, "say", J(new { from = "ann", text = "hi" }));
+
+        await using var bob = await apps.WatchAsync(room, "/messages");
+        await Next(bob);
+        Assert.Equal("hi", (await Next(bob)).Data!.Value.GetProperty("text").GetString());
+        await using var cy = await apps.WatchAsync(room, "/messages");
+        await Next(cy);
+        await Next(cy);
+
+        await apps.PokeAsync(room, "say", J(new { from = "bob", text = "hello all" }));
+        Assert.Equal("hello all", (await Next(bob)).Data!.Value.GetProperty("text").GetString());
+        Assert.Equal("hello all", (await Next(cy)).Data!.Value.GetProperty("text").GetString());
+        Assert.Equal(2, (await apps.PeekAsync(room, "/messages")).Data.ToJsonElement().GetArrayLength());
+        Assert.Equal(Codes.BadRequest, (await apps.PokeAsync(room, "say", J(new { from = "x" }))).Code);
+    }
+
+    [Fact]
+    public async Task A_parent_creates_children_and_killing_it_takes_them_along()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var parent = NewApp("family");
+        await apps.CreateAsync(parent, "parent");
+
+        await apps.PokeAsync(parent, "spawn", J(new { name = "kid1", agent = "counter" }));
+        await apps.PokeAsync(parent, "spawn", J(new { name = "kid2", agent = "parent" }));
+        await Eventually(async () => (await apps.PokeAsync($"{parent}/kid1", "add", J(new { by = 3 }))).Code == Codes.Ok, "kid1 to exist");
+        await Eventually(async () => (await apps.PokeAsync($"{parent}/kid2", "spawn", J(new { name = "grandkid" }))).Code == Codes.Ok, "kid2 to exist");
+        await Eventually(async () => (await apps.PeekAsync($"{parent}/kid2/grandkid", "/count")).Code == Codes.Ok, "the grandchild to exist");
+        var info = (await apps.InfoAsync(parent)).Data.ToJsonElement();
+        Assert.Equal(2, info.GetProperty("children").GetArrayLength());
+
+        Assert.Equal(Codes.Ok, (await apps.KillAsync(parent)).Code);
+
+        Assert.Equal(Codes.NotFound, (await apps.PeekAsync(parent, "/children")).Code);
+        await Eventually(async () => (await apps.PeekAsync($"{parent}/kid1", "/count")).Code == Codes.NotFound, "kid1 to be killed with its parent");
+        await Eventually(async () => (await apps.PeekAsync($"{parent}/kid2/grandkid", "/count")).Code == Codes.NotFound, "the grandchild to be killed too");
+    }
+
+    [Fact]
+    public async Task Wipe_resets_the_state_and_kicks_the_watchers()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("counter");
+        await apps.CreateAsync(app, "counter");
+        await apps.PokeAsync(app, "add", J(new { by = 9 }));
+        await using var watch = await apps.WatchAsync(app, "/count");
+        await Next(watch);
+        await Next(watch);
+
+        Assert.Equal(Codes.Ok, (await apps.WipeAsync(app)).Code);
+
+        Assert.Equal("kick", (await Next(watch)).Kind);
+        Assert.Equal(0, (await apps.PeekAsync(app, "/count")).Data.ToJsonElement().GetProperty("count").GetInt64());
+    }
+
+    [Fact]
+    public async Task An_app_gets_answers_to_its_own_pokes_and_watches()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var tally = NewApp("tally");
+        var counter = NewApp("counter");
+        await apps.CreateAsync(tally, "tally");
+        await apps.CreateAsync(counter, "counter");
+
+        await apps.PokeAsync(tally, "watch", J(new { app = counter, path = "/count" }));
+        await apps.PokeAsync(tally, "poke", J(new { app = counter, mark = "add", data = new { by = 4 } }));
+        await apps.PokeAsync(tally, "poke", J(new { app = counter, mark = "bogus", data = new { } }));
+
+        await Eventually(async () => Signs(await apps.PeekAsync(tally, "/signs")).Count >= 5, "five signs");
+        var signs = Signs(await apps.PeekAsync(tally, "/signs"));
+        Assert.Equal($"watch-ack:w1:{counter}:ok:", signs[0]);
+        Assert.Equal($"fact:w1:{counter}:ok:{{\"count\":0}}", signs[1]); // the initial fact, after the ack
+        Assert.Contains($"poke-ack:p1:{counter}:ok:", signs);
+        Assert.Contains($"fact:w1:{counter}:ok:{{\"count\":4}}", signs);
+        Assert.Contains($"poke-ack:p1:{counter}:error:", signs);
+    }
+
+    [Fact]
+    public async Task The_upgrade_hook_gets_the_old_state_and_version_when_the_agent_changes_version()
+    {
+        var store = new InMemoryStateStore();
+        var app = NewApp("evolving");
+        await using (var v1 = await StartAsync(store, a => a.Add("evolving", new EvolvingAgentV1())))
+        {
+            var apps = new AppClient(v1.Client, v1.ClientBus);
+            await apps.CreateAsync(app, "evolving");
+            await apps.PokeAsync(app, "set", J(7));
+        }
+
+        await using var v2 = await StartAsync(store, a => a.Add("evolving", new EvolvingAgentV2()));
+        var upgraded = new AppClient(v2.Client, v2.ClientBus);
+        await upgraded.PokeAsync(app, "add", J(8));
+
+        var state = (await upgraded.PeekAsync(app, "/")).Data.ToJsonElement();
+        Assert.Equal("1", state.GetProperty("upgradedFrom").GetString());
+        Assert.Equal([7, 8], state.GetProperty("numbers").EnumerateArray().Select(e => e.GetInt32()));
+        Assert.Equal("2", (await upgraded.InfoAsync(app)).Data.ToJsonElement().GetProperty("version").GetString());
+    }
+
+    [Fact]
+    public async Task A_remote_agent_served_on_the_bus_runs_an_app_whose_state_the_cluster_keeps()
+    {
+        await using var cluster = await StartAsync();
+        var calls = new List<string>();
+        await using var service = await cluster.ClientBus.ReplyToAsync(RemoteAgent.Topic("remote-counter"), "_default", (request, _) =>
+        {
+            var e = request.Data.ToJsonElement();
+            var kind = e.GetProperty("event").GetString()!;
+            lock (calls)
+            {
+                calls.Add(kind);
+            }
+
+            var count = e.TryGetProperty("state", out var s) && s.ValueKind == JsonValueKind.Object ? s.GetProperty("n").GetInt32() : 0;
+            object reply = kind switch
+            {
+                "describe" => new { version = "3" },
+                "init" => new { state = new { n = 0 } },
+                "poke" when e.GetProperty("mark").GetString() == "inc" => new { state = new { n = count + 1 }, effects = new object[] { new { fact = new { path = "/n", data = count + 1 } } } },
+                "peek" => new { peek = new { n = count } },
+                _ => "unknown",
+            };
+            return ValueTask.FromResult(reply is string text ? Message.Error(Codes.BadRequest, text) : Message.Ok(JsonPayload.From(reply)));
+        });
+        var apps = new AppClient(cluster.Client, cluster.ClientBus);
+        var app = NewApp("remote");
+
+        Assert.Equal(Codes.Ok, (await apps.CreateAsync(app, "remote-counter")).Code);
+        Assert.Equal(Codes.Ok, (await apps.PokeAsync(app, "inc", J(new { }))).Code);
+        Assert.Equal(Codes.Ok, (await apps.PokeAsync(app, "inc", J(new { }))).Code);
+        var nack = await apps.PokeAsync(app, "dec", J(new { }));
+
+        Assert.Equal(Codes.BadRequest, nack.Code);
+        Assert.Contains("unknown", nack.Data.ToString());
+        Assert.Equal(2, (await apps.PeekAsync(app, "/n")).Data.ToJsonElement().GetProperty("n").GetInt32());
+        Assert.Contains("\"n\":2", System.Text.Encoding.UTF8.GetString((await cluster.Store.GrainStorage.ReadAsync(AppPath.GrainType, app)).Data!));
+        Assert.Equal("3", (await apps.InfoAsync(app)).Data.ToJsonElement().GetProperty("version").GetString());
+    }
+
+    private static List<string> Signs(Message peek) => peek.Data.ToJsonElement().EnumerateArray().Select(e => e.GetString()!).ToList();
+
+    private static async Task<AppWatchEvent> Next(AppWatch watch) =>
+        await watch.Events.ReadAsync().AsTask().Within($"the next event of the watch on {watch.App}{watch.Path}");
+
+    private static async Task Eventually(Func<Task<bool>> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out after 20 s waiting for {what}");
+            }
+
+            await Task.Delay(25);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+using Trellis.Core.Grains;
+using Trellis.Core.Messaging;
+using Trellis.TestKit.Grains;
+using Xunit;
+using static Trellis.Core.Tests.Grains.GrainTestData;
+
+namespace Trellis.Core.Tests.Grains;
+
+public sealed class PlacementTests
+{
+    private static TestClusterOptions Options() => new() { Grains = Register, Runtime = TestClusterOptions.Fast() };
+
+    [Fact]
+    public async Task Every_shard_is_held_by_exactly_one_silo_and_grains_of_all_shards_answer()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, Options());
+        var grains = Enumerable.Range(0, 64).Select(i => GrainId.Create("counter", $"{NewKey()}-{i}")).ToArray();
+
+        var replies = await Task.WhenAll(grains.Select(g => cluster.Client.CallAsync(g, "add", Add(1))));
+
+        Assert.All(replies, r => Assert.Equal(1, r.Value()));
+        Assert.Equal(64, cluster.Silos.Sum(s => s!.ActivationCount));
+        Assert.Empty(cluster.History.Overlaps);
+    }
+
+    [Fact]
+    public async Task A_joining_silo_takes_its_share_and_a_stopping_one_hands_its_shards_over()
+    {
+        await using var cluster = await TestCluster.StartAsync(2, Options());
+        var grain = GrainId.Create("counter", NewKey());
+        await cluster.Client.CallAsync(grain, "add", Add(5));
+
+        await cluster.StartSiloAsync();
+        await cluster.WaitForBalanceAsync("the third silo to take its share");
+        Assert.All(cluster.Silos, s => Assert.True(s!.OwnedShards.Count > 0, $"{s.SiloId} holds no shard"));
+
+        var owner = cluster.OwnerOf(grain)!;
+        await cluster.StopSiloAsync(cluster.IndexOf(owner));
+        await cluster.WaitForBalanceAsync("the shards of the stopped silo to move", TimeSpan.FromSeconds(10));
+
+        Assert.Equal(12, (await cluster.Client.CallAsync(grain, "add", Add(7))).Value());
+        Assert.NotSame(owner, cluster.OwnerOf(grain));
+        Assert.Empty(cluster.History.Overlaps);
+    }
+
+    [Fact]
+    public async Task When_a_silo_dies_its_grains_come_back_elsewhere_with_their_state_and_waiting_calls_complete()
+    {
+        await using var cluster = await TestCluster.StartAsync(3, Options());
+        var grains = Enumerable.Range(0, 30).Select(i => GrainId.Create("counter", $"{NewKey()}-{i}")).ToArray();
+        foreach (var g in grains)
+        {
+            await cluster.Client.CallAsync(g, "add", Add(10));
+        }
+
+        var victim = cluster.OwnerOf(grains[0])!;
+        var victimGrains = grains.Where(g => cluster.OwnerOf(g) == victim).ToArray();
+        await cluster.KillSiloAsync(cluster.IndexOf(victim));
+
+        // These wait in the durable shard queues until the survivors take the shards.
+        var replies = await Task.WhenAll(grains.Select(g => cluster.Client.CallAsync(g, "add", Add(1))));
+
+        Assert.All(replies, r => Assert.Equal(11, r.Value()));
+        Assert.NotEmpty(victimGrains);
+        Assert.All(victimGrains, g => Assert.NotSame(victim, cluster.OwnerOf(g)));
+        Assert.Empty(cluster.History.Overlaps);
+        await cluster.WaitForBalanceAsync("the survivors to share all shards");
+    }
+
+    [Fact]
+    public async Task A_turn_cut_short_by_a_crash_cannot_write_and_its_call_runs_once_on_the_next_owner()
+    {
+        await using var cluster = await TestCluster.StartAsync(2, Options());
+        var grain = GrainId.Create("counter", NewKey());
+        await cluster.Client.CallAsync(grain, "add", Add(1));
+        var gate = new TaskCompletionSource();
+        CounterGrain.Gates[grain.Key] = gate;
+
+        var call = cluster.Client.CallAsync(grain, "add", Add(100), messageId: "the-one-call");
+        await Task.Delay(100); // the call is now blocked inside the owner's turn
+        var owner = cluster.OwnerOf(grain)!;
+        await cluster.KillSiloAsync(cluster.IndexOf(owner));
+        gate.SetResult(); // the old turn resumes and tries to write: refused, the shard is gone
+
+        var reply = await call;
+        Assert.Equal(101, reply.Value());
+        Assert.Equal(2, reply.Json().GetProperty("version").GetInt64());
+        Assert.Equal(101, (await cluster.Client.CallAsync(grain, "get", JsonPayload.Null)).Value());
+        CounterGrain.Gates.TryRemove(grain.Key, out _);
+    }
+
+    [Fact]
+    public async Task A_retried_call_with_the_same_id_is_absorbed_by_a_grain_that_remembers_ids()
+    {
+        await using var cluster = await TestCluster.StartAsync(1, Options());
+        var grain = GrainId.Create("counter", NewKey());
+
+        await cluster.Client.CallAsync(grain, "add", Add(3), messageId: "once");
+        var again = await cluster.Client.CallAsync(grain, "add", Add(3), messageId: "once");
+
+        Assert.Equal(3, again.Value());
+    }
+
+    [Fact]
+    public async Task Calls_made_before_any_silo_runs_wait_for_one()
+    {
+        await using var cluster = await TestCluster.StartAsync(0, Options());
+        var grain = GrainId.Create("counter", NewKey());
+
+        var call = cluster.Client.CallAsync(grain, "add", Add(4));
+        await Task.Delay(100);
+        Assert.False(call.IsCompleted);
+        await cluster.StartSiloAsync();
+
+        Assert.Equal(4, (await call).Value());
+    }
+}
