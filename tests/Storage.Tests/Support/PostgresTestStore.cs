@@ -45,6 +45,14 @@ internal sealed class PostgresTestStore(PostgresStateStore inner, string connect
         return new PostgresTestStore(await PostgresStateStore.OpenAsync(options), connectionString);
     }
 
+    /// <summary>A store for the grain runtime suites (the database clock is real time anyway).</summary>
+    public static async ValueTask<IStateStore> OpenRealTimeAsync()
+    {
+        var connectionString = ConnectionString();
+        var options = new PostgresStoreOptions { ConnectionString = connectionString, Schema = NewSchema() };
+        return new PostgresTestStore(await PostgresStateStore.OpenAsync(options), connectionString);
+    }
+
     /// <summary>The server clock cannot be moved, so wait on the server until it has passed the instant.</summary>
     public async ValueTask WaitUntilAsync(DateTimeOffset instant, CancellationToken cancellationToken)
     {

@@ -26,6 +26,14 @@ internal sealed class SqliteTestStore(SqliteStateStore inner, string folder) : I
         return new SqliteTestStore(await SqliteStateStore.OpenAsync(options, setup.Clock), folder);
     }
 
+    /// <summary>A store on the host clock, for the grain runtime suites (leases must expire in real time).</summary>
+    public static async ValueTask<IStateStore> OpenRealTimeAsync()
+    {
+        var folder = NewFolder();
+        var options = new SqliteStoreOptions { Path = Path.Combine(folder, "trellis.db") };
+        return new SqliteTestStore(await SqliteStateStore.OpenAsync(options, TimeProvider.System), folder);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await inner.DisposeAsync();

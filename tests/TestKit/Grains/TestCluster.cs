@@ -23,6 +23,9 @@ public sealed class TestClusterOptions
     /// <summary>The store every silo shares; an in-memory store when null.</summary>
     public IStateStore? Store { get; init; }
 
+    /// <summary>True when the cluster disposes <see cref="Store"/> with itself.</summary>
+    public bool OwnsStore { get; init; }
+
     /// <summary>Runtime settings with short leases and intervals: a killed silo's shards move within about two seconds.</summary>
     public static GrainsOptions Fast(int shards = 16) => new()
     {
@@ -57,7 +60,7 @@ public sealed class TestCluster : IAsyncDisposable
     {
         _options = options;
         Store = options.Store ?? new InMemoryStateStore();
-        _ownsStore = options.Store is null;
+        _ownsStore = options.Store is null || options.OwnsStore;
     }
 
     /// <summary>The store the silos share.</summary>

@@ -6,16 +6,26 @@ using Trellis.TestKit.Grains;
 using Trellis.TestKit;
 using Xunit;
 
-namespace Trellis.Core.Tests.Apps;
+namespace Trellis.TestKit.Grains;
 
-public sealed class AppTests
+/// <summary>Apps with %gall semantics on one store: pokes, watches, peeks, children, wipe, upgrades, remote agents.</summary>
+public abstract class AppSuite
 {
+    /// <summary>Opens a fresh, empty store on the real clock.</summary>
+    protected abstract ValueTask<IStateStore> OpenStoreAsync();
+
     private static JsonElement J(object value) => JsonSerializer.SerializeToElement(value);
 
     private static string NewApp(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..30];
 
-    private static Task<TestCluster> StartAsync(IStateStore? store = null, Action<AppAgents>? more = null, int silos = 1) =>
-        TestCluster.StartAsync(silos, new TestClusterOptions { Grains = AppTestSetup.Agents(more), Runtime = TestClusterOptions.Fast(), Store = store });
+    private async Task<TestCluster> StartAsync(IStateStore? store = null, Action<AppAgents>? more = null, int silos = 1) =>
+        await TestCluster.StartAsync(silos, new TestClusterOptions
+        {
+            Grains = AppTestSetup.Agents(more),
+            Runtime = TestClusterOptions.Fast(),
+            Store = store ?? await OpenStoreAsync(),
+            OwnsStore = store is null,
+        });
 
     [Fact]
     public async Task A_poke_is_acked_once_its_state_is_stored_and_a_bad_one_is_nacked_with_its_error()
@@ -67,8 +77,8 @@ public sealed class AppTests
         var apps = new AppClient(cluster.Client, cluster.ClientBus);
 
         Assert.Equal(Codes.NotFound, (await apps.PokeAsync(NewApp("ghost"), "add", J(new { by = 1 }))).Code);
-        Assert.Throws<Errors.TrellisException>(() => AppPath.Validate("Bad Name"));
-        Assert.Throws<Errors.TrellisException>(() => AppPath.Validate("a//b"));
+        Assert.Throws<Trellis.Core.Errors.TrellisException>(() => AppPath.Validate("Bad Name"));
+        Assert.Throws<Trellis.Core.Errors.TrellisException>(() => AppPath.Validate("a//b"));
         var create = await apps.CreateAsync(NewApp("x"), "counter");
         var again = await apps.CreateAsync(create.Data.ToJsonElement().GetProperty("app").GetString()!, "chat");
         Assert.Equal(Codes.BadRequest, again.Code);
@@ -226,7 +236,7 @@ public sealed class AppTests
     [Fact]
     public async Task The_upgrade_hook_gets_the_old_state_and_version_when_the_agent_changes_version()
     {
-        var store = new InMemoryStateStore();
+        await using var store = await OpenStoreAsync();
         var app = NewApp("evolving");
         await using (var v1 = await StartAsync(store, a => a.Add("evolving", new EvolvingAgentV1())))
         {

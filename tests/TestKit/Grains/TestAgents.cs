@@ -5,7 +5,7 @@ using Trellis.Core.Errors;
 using Trellis.Core.Grains;
 using Xunit;
 
-namespace Trellis.Core.Tests.Apps;
+namespace Trellis.TestKit.Grains;
 
 /// <summary>Watches other apps and pokes them, recording every sign it gets (peek /signs).</summary>
 public sealed class TallyAgent : Agent<TallyAgent.Tally>
@@ -108,7 +108,7 @@ public sealed class EvolvingAgentV2 : Agent<EvolvingAgentV2.V2>
     }
 }
 
-internal static class AppTestSetup
+public static class AppTestSetup
 {
     public static Action<GrainTypes> Agents(Action<AppAgents>? more = null) => types =>
     {

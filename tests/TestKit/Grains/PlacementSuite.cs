@@ -1,19 +1,25 @@
 using Trellis.Core.Grains;
 using Trellis.Core.Messaging;
+using Trellis.Core.Persistence;
 using Trellis.TestKit.Grains;
 using Xunit;
-using static Trellis.Core.Tests.Grains.GrainTestData;
+using static Trellis.TestKit.Grains.GrainTestData;
 
-namespace Trellis.Core.Tests.Grains;
+namespace Trellis.TestKit.Grains;
 
-public sealed class PlacementTests
+/// <summary>Shard placement, hand-over and failover with single activation, on one store.</summary>
+public abstract class PlacementSuite
 {
-    private static TestClusterOptions Options() => new() { Grains = Register, Runtime = TestClusterOptions.Fast() };
+    /// <summary>Opens a fresh, empty store on the real clock.</summary>
+    protected abstract ValueTask<IStateStore> OpenStoreAsync();
+
+    private async Task<TestCluster> StartAsync(int silos) =>
+        await TestCluster.StartAsync(silos, new TestClusterOptions { Grains = Register, Runtime = TestClusterOptions.Fast(), Store = await OpenStoreAsync(), OwnsStore = true });
 
     [Fact]
     public async Task Every_shard_is_held_by_exactly_one_silo_and_grains_of_all_shards_answer()
     {
-        await using var cluster = await TestCluster.StartAsync(3, Options());
+        await using var cluster = await StartAsync(3);
         var grains = Enumerable.Range(0, 64).Select(i => GrainId.Create("counter", $"{NewKey()}-{i}")).ToArray();
 
         var replies = await Task.WhenAll(grains.Select(g => cluster.Client.CallAsync(g, "add", Add(1))));
@@ -26,7 +32,7 @@ public sealed class PlacementTests
     [Fact]
     public async Task A_joining_silo_takes_its_share_and_a_stopping_one_hands_its_shards_over()
     {
-        await using var cluster = await TestCluster.StartAsync(2, Options());
+        await using var cluster = await StartAsync(2);
         var grain = GrainId.Create("counter", NewKey());
         await cluster.Client.CallAsync(grain, "add", Add(5));
 
@@ -46,7 +52,7 @@ public sealed class PlacementTests
     [Fact]
     public async Task When_a_silo_dies_its_grains_come_back_elsewhere_with_their_state_and_waiting_calls_complete()
     {
-        await using var cluster = await TestCluster.StartAsync(3, Options());
+        await using var cluster = await StartAsync(3);
         var grains = Enumerable.Range(0, 30).Select(i => GrainId.Create("counter", $"{NewKey()}-{i}")).ToArray();
         foreach (var g in grains)
         {
@@ -70,7 +76,7 @@ public sealed class PlacementTests
     [Fact]
     public async Task A_turn_cut_short_by_a_crash_cannot_write_and_its_call_runs_once_on_the_next_owner()
     {
-        await using var cluster = await TestCluster.StartAsync(2, Options());
+        await using var cluster = await StartAsync(2);
         var grain = GrainId.Create("counter", NewKey());
         await cluster.Client.CallAsync(grain, "add", Add(1));
         var gate = new TaskCompletionSource();
@@ -92,7 +98,7 @@ public sealed class PlacementTests
     [Fact]
     public async Task A_retried_call_with_the_same_id_is_absorbed_by_a_grain_that_remembers_ids()
     {
-        await using var cluster = await TestCluster.StartAsync(1, Options());
+        await using var cluster = await StartAsync(1);
         var grain = GrainId.Create("counter", NewKey());
 
         await cluster.Client.CallAsync(grain, "add", Add(3), messageId: "once");
@@ -104,7 +110,7 @@ public sealed class PlacementTests
     [Fact]
     public async Task Calls_made_before_any_silo_runs_wait_for_one()
     {
-        await using var cluster = await TestCluster.StartAsync(0, Options());
+        await using var cluster = await StartAsync(0);
         var grain = GrainId.Create("counter", NewKey());
 
         var call = cluster.Client.CallAsync(grain, "add", Add(4));

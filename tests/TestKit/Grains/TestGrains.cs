@@ -4,7 +4,7 @@ using Trellis.Core.Grains;
 using Trellis.Core.Messaging;
 using Xunit;
 
-namespace Trellis.Core.Tests.Grains;
+namespace Trellis.TestKit.Grains;
 
 public sealed class CounterState
 {
@@ -126,7 +126,7 @@ public sealed class TickingGrain : Grain
     }
 }
 
-internal static class GrainTestData
+public static class GrainTestData
 {
     public static JsonPayload Add(long by) => JsonPayload.From(new { by });
 
