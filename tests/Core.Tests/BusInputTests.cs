@@ -58,6 +58,10 @@ public sealed class BusInputTests : IAsyncLifetime
         Assert.Contains("longer than the limit", (await Assert.ThrowsAsync<TrellisException>(() => _bus.RequestDurableAsync("a", JsonPayload.Null, "id", TimeSpan.FromDays(2)))).Message);
         Assert.Equal(0, _bus.PendingRequests);
 
+        // Bad input fails the returned task rather than the call, as for every other request.
+        Assert.True(_bus.RequestDurableAsync("", JsonPayload.Null, "id").IsFaulted);
+        Assert.True(_bus.RequestAsync("", JsonPayload.Null).IsFaulted);
+
         // Valid input still goes through: nothing is bound, so 404.
         Assert.Equal(Codes.NotFound, (await _bus.RequestDurableAsync("a", JsonPayload.Null, "id")).Code);
     }

@@ -254,6 +254,42 @@ public sealed class RabbitMqTransportTests : IAsyncLifetime
         await Task.WhenAll(requests).Within("every request to finish once the handler is released");
     }
 
+    [Fact]
+    public async Task A_durable_request_waits_persistent_without_a_TTL_and_a_reply_from_another_client_reaches_the_requester()
+    {
+        var topic = Topic("shard.1");
+        var client = await ProcessAsync();
+        await client.DeclareDurableQueueAsync(topic, "silo", maxLength: 100);
+        var queue = Topology.QueueName(Prefix, new QueueSpec(ExchangeKind.Durable, topic, "silo"));
+        var raw = await RawChannelAsync();
+
+        // Declared durable and not auto-delete: declaring it so again is accepted, as it would not be otherwise.
+        var arguments = new Dictionary<string, object?> { ["x-max-length"] = 100, ["x-overflow"] = "reject-publish" };
+        Assert.Equal(0u, (await raw.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments)).ConsumerCount);
+
+        var request = client.RequestDurableAsync(topic, JsonPayload.From("poke"), "poke-1", TimeSpan.FromSeconds(20));
+        var seen = new TaskCompletionSource<IReadOnlyBasicProperties>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var consumer = new AsyncEventingBasicConsumer(raw);
+        consumer.ReceivedAsync += (_, e) =>
+        {
+            seen.TrySetResult(e.BasicProperties);
+            return Task.CompletedTask;
+        };
+        await raw.BasicConsumeAsync(queue, autoAck: true, consumer);
+
+        var properties = await seen.Task.Within("the durable request in its queue");
+        Assert.Null(properties.Expiration);
+        Assert.Equal(DeliveryModes.Persistent, properties.DeliveryMode);
+        Assert.Equal(20_000, properties.Headers![Wire.TimeoutHeader]);
+        Assert.Equal("poke-1", properties.MessageId);
+        Assert.StartsWith(Wire.DirectReplyTo + ".", properties.ReplyTo, StringComparison.Ordinal);
+
+        var reply = new BasicProperties { CorrelationId = properties.CorrelationId, AppId = Wire.AppId };
+        await raw.BasicPublishAsync("", properties.ReplyTo!, mandatory: false, reply, "\"done\""u8.ToArray());
+        var answer = await request.Within("the reply published by another AMQP client");
+        Assert.Equal((Codes.Ok, "\"done\""), (answer.Code, answer.Data.ToString()));
+    }
+
     // ------------------------------------------------------------------ options
 
     [Fact]

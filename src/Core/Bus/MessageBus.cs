@@ -111,10 +111,20 @@ public sealed partial class MessageBus : IAsyncDisposable
     /// <summary>Sends a request and waits for the first reply (or 404 / 499 / 503).</summary>
     public Task<Message> RequestAsync(string topic, JsonPayload data, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
-        CheckPayload(data);
-        var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
-        ThrowIfDisposed();
+        TimeSpan wait;
+        try
+        {
+            TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+            CheckPayload(data);
+            wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
+            ThrowIfDisposed();
+        }
+        catch (Exception e)
+        {
+            // Bad input fails the returned task, as from the async method this was, never the call itself.
+            return Task.FromException<Message>(e);
+        }
+
         return SendRequestAsync(ExchangeKind.Requests, topic, data, messageId: null, wait, cancellationToken);
     }
 
@@ -130,11 +140,20 @@ public sealed partial class MessageBus : IAsyncDisposable
     public Task<Message> RequestDurableAsync(
         string topic, JsonPayload data, string messageId, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
-        CheckPayload(data);
-        CheckMessageId(messageId, required: true);
-        var wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
-        ThrowIfDisposed();
+        TimeSpan wait;
+        try
+        {
+            TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+            CheckPayload(data);
+            CheckMessageId(messageId, required: true);
+            wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
+            ThrowIfDisposed();
+        }
+        catch (Exception e)
+        {
+            return Task.FromException<Message>(e);
+        }
+
         return SendRequestAsync(ExchangeKind.Durable, topic, data, messageId, wait, cancellationToken);
     }
 

@@ -33,7 +33,8 @@ public sealed class MessagingOptions
     /// <summary>Error reports kept in the bounded error queue (Gilmour kept 10,000).</summary>
     public int ErrorQueueCapacity { get; set; } = 10_000;
 
-    /// <summary>Message ids a durable subscription remembers to drop redelivered duplicates.</summary>
+    /// <summary>Message ids a durable subscription remembers to drop redelivered duplicates (and, as many
+    /// again, to tell a retried failure from a message its handler gave back with <see cref="RequeueException"/>).</summary>
     public int DedupeWindow { get; set; } = 10_000;
 
     /// <summary>Where errors (codes ≥ 300) are signalled.</summary>

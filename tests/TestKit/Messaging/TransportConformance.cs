@@ -725,6 +725,26 @@ public abstract class TransportConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_durable_request_that_fails_twice_is_dropped_and_its_requester_gets_the_failure()
+    {
+        var topic = Topic("broken.shard");
+        var server = await ProcessAsync();
+        var attempts = new ConcurrentQueue<bool>();
+        await server.SubscribeDurableAsync(topic, "silo", (m, _) =>
+        {
+            attempts.Enqueue(m.Redelivered);
+            throw new InvalidOperationException("corrupt state");
+        }, new HandlerOptions { Concurrency = 1 });
+
+        var client = await ProcessAsync();
+        var reply = await client.RequestDurableAsync(topic, Json("{}"), "poke-bad", TimeSpan.FromSeconds(20)).Within("the failure reply");
+        Assert.Equal(Codes.HandlerError, reply.Code);
+        Assert.Contains("corrupt state", reply.Data.ToString());
+        Assert.Equal([false, true], attempts.ToArray());
+        Assert.Equal(["durable-dropped", "durable-retry"], server.Errors.Snapshot().Where(e => e.Topic == topic).Select(e => e.Origin));
+    }
+
+    [Fact]
     public async Task A_handler_gives_a_durable_message_back_with_RequeueException_without_failing()
     {
         var topic = Topic("moving.shard");
