@@ -23,14 +23,14 @@ public sealed class GrainClient : IGrainClient
         _topics = new string[options.Shards];
         for (var i = 0; i < _topics.Length; i++)
         {
-            _topics[i] = ShardTopic(i);
+            _topics[i] = ShardTopic(options.Cluster, i);
         }
 
         _declared = new Task?[options.Shards];
     }
 
-    /// <summary>The topic of a shard's queue.</summary>
-    public static string ShardTopic(int shard) => $"trellis.grains.{shard}";
+    /// <summary>The topic of a shard's queue in a cluster.</summary>
+    public static string ShardTopic(string cluster, int shard) => $"trellis.grains.{cluster}.{shard}";
 
     public async Task<Message> CallAsync(
         GrainId grain, string method, JsonPayload data, string? messageId = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)

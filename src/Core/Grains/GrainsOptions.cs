@@ -5,6 +5,9 @@ public sealed class GrainsOptions
 {
     public const string Section = "Trellis:Grains";
 
+    /// <summary>The cluster's name: its shard queues are named after it, so clusters can share a broker. Same in every process.</summary>
+    public string Cluster { get; set; } = "default";
+
     /// <summary>How many shards the grain space is cut into; the unit of ownership and failover. Same in every process.</summary>
     public int Shards { get; set; } = 64;
 
@@ -44,6 +47,7 @@ public sealed class GrainsOptions
     /// <summary>Throws an ArgumentException naming the first invalid setting.</summary>
     public GrainsOptions Validate()
     {
+        Check(Cluster is { Length: >= 1 and <= 64 } && Cluster.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'), nameof(Cluster), "must be 1 to 64 characters of letters, digits, '-' and '_'");
         Check(Shards is >= 1 and <= 65_536, nameof(Shards), "must be between 1 and 65536");
         Check(IdleTimeout > TimeSpan.Zero, nameof(IdleTimeout), "must be positive");
         Check(CollectionInterval > TimeSpan.Zero, nameof(CollectionInterval), "must be positive");

@@ -520,7 +520,7 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         try
         {
             slot.Consumer = await _bus.SubscribeDurableAsync(
-                GrainClient.ShardTopic(slot.Number),
+                GrainClient.ShardTopic(Options.Cluster, slot.Number),
                 GrainClient.ShardGroup,
                 (message, ct) => OnShardMessageAsync(slot, message, ct),
                 new HandlerOptions { SingleConsumer = true, Deduplicate = false, Timeout = Options.CallTimeout, Concurrency = Options.ShardConcurrency },

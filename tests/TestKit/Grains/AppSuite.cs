@@ -2,6 +2,7 @@ using System.Text.Json;
 using Trellis.Core.Apps;
 using Trellis.Core.Messaging;
 using Trellis.Core.Persistence;
+using Trellis.Core.Transport;
 using Trellis.TestKit.Grains;
 using Trellis.TestKit;
 using Xunit;
@@ -14,6 +15,9 @@ public abstract class AppSuite
     /// <summary>Opens a fresh, empty store on the real clock.</summary>
     protected abstract ValueTask<IStateStore> OpenStoreAsync();
 
+    /// <summary>Creates a transport per process of the cluster; null puts them all on one in-process broker.</summary>
+    protected virtual Func<ITransport>? Transport => null;
+
     private static JsonElement J(object value) => JsonSerializer.SerializeToElement(value);
 
     private static string NewApp(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..30];
@@ -25,6 +29,7 @@ public abstract class AppSuite
             Runtime = TestClusterOptions.Fast(),
             Store = store ?? await OpenStoreAsync(),
             OwnsStore = store is null,
+            Transport = Transport,
         });
 
     [Fact]

@@ -1,4 +1,5 @@
 using Trellis.Core.Persistence;
+using Trellis.Core.Transport;
 using Trellis.Core.Grains;
 using Trellis.Core.Messaging;
 using Trellis.TestKit.Grains;
@@ -15,11 +16,14 @@ public abstract class GrainRuntimeSuite
     /// <summary>Opens a fresh, empty store on the real clock.</summary>
     protected abstract ValueTask<IStateStore> OpenStoreAsync();
 
+    /// <summary>Creates a transport per process of the cluster; null puts them all on one in-process broker.</summary>
+    protected virtual Func<ITransport>? Transport => null;
+
     private async Task<TestCluster> StartAsync(int silos, Action<GrainsOptions>? tweak = null)
     {
         var runtime = TestClusterOptions.Fast();
         tweak?.Invoke(runtime);
-        return await TestCluster.StartAsync(silos, new TestClusterOptions { Grains = Register, Runtime = runtime, Store = await OpenStoreAsync(), OwnsStore = true });
+        return await TestCluster.StartAsync(silos, new TestClusterOptions { Grains = Register, Runtime = runtime, Store = await OpenStoreAsync(), OwnsStore = true, Transport = Transport });
     }
 
     [Fact]

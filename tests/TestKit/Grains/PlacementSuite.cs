@@ -1,6 +1,7 @@
 using Trellis.Core.Grains;
 using Trellis.Core.Messaging;
 using Trellis.Core.Persistence;
+using Trellis.Core.Transport;
 using Trellis.TestKit.Grains;
 using Xunit;
 using static Trellis.TestKit.Grains.GrainTestData;
@@ -13,8 +14,11 @@ public abstract class PlacementSuite
     /// <summary>Opens a fresh, empty store on the real clock.</summary>
     protected abstract ValueTask<IStateStore> OpenStoreAsync();
 
+    /// <summary>Creates a transport per process of the cluster; null puts them all on one in-process broker.</summary>
+    protected virtual Func<ITransport>? Transport => null;
+
     private async Task<TestCluster> StartAsync(int silos) =>
-        await TestCluster.StartAsync(silos, new TestClusterOptions { Grains = Register, Runtime = TestClusterOptions.Fast(), Store = await OpenStoreAsync(), OwnsStore = true });
+        await TestCluster.StartAsync(silos, new TestClusterOptions { Grains = Register, Runtime = TestClusterOptions.Fast(), Store = await OpenStoreAsync(), OwnsStore = true, Transport = Transport });
 
     [Fact]
     public async Task Every_shard_is_held_by_exactly_one_silo_and_grains_of_all_shards_answer()

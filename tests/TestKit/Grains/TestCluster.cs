@@ -29,6 +29,7 @@ public sealed class TestClusterOptions
     /// <summary>Runtime settings with short leases and intervals: a killed silo's shards move within about two seconds.</summary>
     public static GrainsOptions Fast(int shards = 16) => new()
     {
+        Cluster = $"test-{Guid.NewGuid():N}",
         Shards = shards,
         LeaseTtl = TimeSpan.FromSeconds(1.5),
         RenewInterval = TimeSpan.FromMilliseconds(300),
