@@ -145,15 +145,20 @@ public abstract class GrainRuntimeSuite
         var entry = await cluster.Store.Reminders.ReadAsync("ticking", grain.Key, "r");
         Assert.NotNull(entry);
 
-        // Pretend the reminder was due two seconds ago and the cluster was down since: about six periods missed.
+        // Pretend the cluster was down for six and a half periods of four seconds. Reminders keep to the grid of their
+        // start time, so the missed periods fire once at recovery and the next one is due 3.6 s from now; a silo
+        // starts well within that.
+        var period = TimeSpan.FromSeconds(4);
         await cluster.StopSiloAsync(0);
-        await cluster.Store.Reminders.UpsertAsync(entry with { StartAt = DateTimeOffset.UtcNow - TimeSpan.FromSeconds(2) });
+        var startAt = DateTimeOffset.UtcNow - (6.1 * period);
+        await cluster.Store.Reminders.UpsertAsync(entry with { StartAt = startAt, Period = period });
         await cluster.StartSiloAsync();
 
         await WaitUntil(() => TickingGrain.Reminded.GetValueOrDefault(grain.Key)?.Count >= 1, "the missed reminder");
-        await Task.Delay(150);
+        await Task.Delay(500);
         Assert.Single(TickingGrain.Reminded[grain.Key]);
         await WaitUntil(() => TickingGrain.Reminded[grain.Key].Count >= 2, "the next period's reminder");
+        Assert.True(TickingGrain.Reminded[grain.Key].ElementAt(1) >= startAt + (7 * period) - TimeSpan.FromMilliseconds(50), "the next reminder keeps to the grid");
     }
 
     private static async Task WaitUntil(Func<bool> condition, string what, int seconds = 20)
