@@ -66,6 +66,10 @@ public sealed partial class SiloRuntime : IAsyncDisposable
     /// <summary>Live activations on this silo.</summary>
     public int ActivationCount => _activations.Count;
 
+    /// <summary>When this silo last wrote its heartbeat to the membership table; null before the first. A silo whose
+    /// heartbeat is older than <see cref="GrainsOptions.SiloDeadAfter"/> has lost the store and will be declared dead.</summary>
+    public DateTimeOffset? LastHeartbeat { get; private set; }
+
     /// <summary>The shards this silo holds now.</summary>
     public IReadOnlyList<int> OwnedShards
     {
@@ -115,6 +119,7 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         await ((GrainClient)silo.Client).DeclareAllAsync(cancellationToken).ConfigureAwait(false);
         await store.Membership.JoinAsync(silo.SiloId, silo._address, cancellationToken).ConfigureAwait(false);
         await store.Membership.SetStatusAsync(silo.SiloId, SiloStatus.Active, cancellationToken).ConfigureAwait(false);
+        silo.LastHeartbeat = silo.Time.GetUtcNow();
         silo._balancing = Task.Run(silo.BalanceLoopAsync, CancellationToken.None);
         silo._collecting = Task.Run(silo.CollectLoopAsync, CancellationToken.None);
         silo._reminding = Task.Run(silo.ReminderLoopAsync, CancellationToken.None);
@@ -353,6 +358,7 @@ public sealed partial class SiloRuntime : IAsyncDisposable
             return;
         }
 
+        LastHeartbeat = Time.GetUtcNow();
         await RenewAsync(cancellationToken).ConfigureAwait(false);
         await StartMissingConsumersAsync(cancellationToken).ConfigureAwait(false);
 

@@ -2,11 +2,14 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Trellis.Core.Grains;
+using Trellis.Hosting.Grains;
 using Trellis.Hosting.Messaging;
 
 namespace Trellis.Hosting.Health;
 
-/// <summary>/healthz (the process is alive) and /readyz (the bus is up and its transport reachable).</summary>
+/// <summary>/healthz (the process is alive) and /readyz (the bus is up and its transport reachable; in a silo also: the
+/// silo has joined and its heartbeat reaches the state store).</summary>
 public static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapTrellisHealth(this IEndpointRouteBuilder endpoints, string role)
@@ -17,9 +20,33 @@ public static class HealthEndpoints
             var host = context.RequestServices.GetRequiredService<BusHost>();
             var transportReady = host.Started.IsCompletedSuccessfully
                 && await host.Bus.Transport.IsHealthyAsync(context.RequestAborted);
-            var body = new { status = transportReady ? "ready" : "not ready", role, transport = transportReady ? "ok" : "unavailable" };
-            return Results.Json(body, statusCode: transportReady ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
+            var silo = SiloReadiness(context.RequestServices);
+            var ready = transportReady && silo?.Ready != false;
+            var body = new { status = ready ? "ready" : "not ready", role, transport = transportReady ? "ok" : "unavailable", silo };
+            return Results.Json(body, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         return endpoints;
     }
+
+    /// <summary>The silo's part of readiness, or null in a process that hosts no silo.</summary>
+    private static SiloStatusView? SiloReadiness(IServiceProvider services)
+    {
+        if (services.GetService<SiloHost>() is not { } host)
+        {
+            return null;
+        }
+
+        if (!host.Started.IsCompletedSuccessfully)
+        {
+            return new SiloStatusView(false, null, "starting", 0, 0);
+        }
+
+        var silo = host.Started.Result;
+        var options = services.GetRequiredService<GrainsOptions>();
+        var time = services.GetRequiredService<TimeProvider>();
+        var fresh = silo.LastHeartbeat is { } beat && time.GetUtcNow() - beat < options.SiloDeadAfter;
+        return new SiloStatusView(fresh, silo.SiloId, fresh ? "ok" : "unavailable", silo.OwnedShards.Count, silo.ActivationCount);
+    }
+
+    private sealed record SiloStatusView(bool Ready, string? Id, string Store, int Shards, int Activations);
 }
