@@ -36,7 +36,9 @@ public sealed class AppGrain(AppAgents agents) : Grain<AppRecord>
 
         if (State.Agent is null)
         {
-            return call.Method is "kill" or "disown" or "sign" ? Ok(new { ack = true }) : Message.Error(Codes.NotFound, $"app {App} does not exist");
+            // A parent's kill of a child that is already gone is done; a client's kill of an unknown app is a 404.
+            var done = call.Method is "disown" or "sign" || (call.Method == "kill" && Bool(data, "by_parent"));
+            return done ? Ok(new { ack = true }) : Message.Error(Codes.NotFound, $"app {App} does not exist");
         }
 
         if (call.Method is not ("peek" or "info") && State.Recent.Contains(call.MessageId))
