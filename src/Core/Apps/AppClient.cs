@@ -11,6 +11,9 @@ namespace Trellis.Core.Apps;
 /// 404 when the app does not exist. Pass the same <c>messageId</c> when retrying a poke: the app absorbs the duplicate.</remarks>
 public sealed class AppClient(IGrainClient grains, MessageBus bus)
 {
+    /// <summary>Events a watch buffers before it ends with a kick (tests lower it).</summary>
+    internal int WatchCapacity { get; init; } = AppWatch.DefaultCapacity;
+
     public Task<Message> CreateAsync(string app, string agent, JsonElement? init = null, string? messageId = null, CancellationToken cancellationToken = default) =>
         grains.CallAsync(AppPath.Grain(app), "create", JsonPayload.From(new { agent = AppAgents.ValidateName(agent), init }), messageId, cancellationToken: cancellationToken);
 
@@ -39,7 +42,7 @@ public sealed class AppClient(IGrainClient grains, MessageBus bus)
         AppPath.Validate(app);
         AppPath.ValidateSubscriptionPath(path);
         var subscriber = Guid.NewGuid().ToString("N");
-        var watch = new AppWatch(this, app, path, subscriber);
+        var watch = new AppWatch(this, app, path, subscriber, WatchCapacity);
         // Subscribe before asking, so no fact published right after the watch is missed; facts that arrive before the
         // reply wait in the watch's buffer until the ack and the initial facts are in front of them.
         watch.Slot = await bus.SlotAsync(AppSubscriber.ClientTopic(subscriber), (signal, _) =>
