@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Trellis.Api.Apps;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
 using Trellis.Hosting.Configuration;
@@ -61,11 +62,13 @@ public static class TrellisApp
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrains(builder.Configuration, hostSilo: role == "silo");
+        builder.Services.AddTrellisApps(builder.Configuration);
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.MapTrellisHealth(role);
         app.MapTrellisProxy();
+        app.MapTrellisApps();
         return app;
     }
 

@@ -211,7 +211,7 @@ internal sealed class ProxyApi
         ? $"no node with id {id}"
         : $"no node with id {JsonFields.Quote(id)} (node ids are 32 lowercase hex characters)";
 
-    private static string BearerToken(HttpRequest request)
+    internal static string BearerToken(HttpRequest request)
     {
         var values = request.Headers.Authorization;
         if (values.Count == 0)

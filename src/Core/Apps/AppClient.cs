@@ -11,6 +11,9 @@ namespace Trellis.Core.Apps;
 /// 404 when the app does not exist. Pass the same <c>messageId</c> when retrying a poke: the app absorbs the duplicate.</remarks>
 public sealed class AppClient(IGrainClient grains, MessageBus bus)
 {
+    /// <summary>Events a watch buffers before it ends with a kick (tests lower it).</summary>
+    internal int WatchCapacity { get; init; } = AppWatch.DefaultCapacity;
+
     public Task<Message> CreateAsync(string app, string agent, JsonElement? init = null, string? messageId = null, CancellationToken cancellationToken = default) =>
         grains.CallAsync(AppPath.Grain(app), "create", JsonPayload.From(new { agent = AppAgents.ValidateName(agent), init }), messageId, cancellationToken: cancellationToken);
 
@@ -39,7 +42,7 @@ public sealed class AppClient(IGrainClient grains, MessageBus bus)
         AppPath.Validate(app);
         AppPath.ValidateSubscriptionPath(path);
         var subscriber = Guid.NewGuid().ToString("N");
-        var watch = new AppWatch(this, app, path, subscriber);
+        var watch = new AppWatch(this, app, path, subscriber, WatchCapacity);
         // Subscribe before asking, so no fact published right after the watch is missed; facts that arrive before the
         // reply wait in the watch's buffer until the ack and the initial facts are in front of them.
         watch.Slot = await bus.SlotAsync(AppSubscriber.ClientTopic(subscriber), (signal, _) =>
@@ -80,15 +83,24 @@ public sealed record AppWatchEvent(string Kind, string App, string Path, JsonEle
 /// <summary>A live subscription to an app's path; dispose it to leave.</summary>
 public sealed class AppWatch : IAsyncDisposable
 {
-    private readonly Channel<AppWatchEvent> _events = Channel.CreateBounded<AppWatchEvent>(new BoundedChannelOptions(1024) { FullMode = BoundedChannelFullMode.DropOldest });
+    /// <summary>Events a watch buffers for a reader that does not keep up before it ends the watch with a kick.</summary>
+    public const int DefaultCapacity = 1024;
+
+    private readonly Channel<AppWatchEvent> _events;
     private readonly Lock _lock = new();
     private readonly AppClient _client;
     private List<AppWatchEvent>? _early = [];
     private int _disposed;
 
-    internal AppWatch(AppClient client, string app, string path, string subscriber)
+    private readonly int _capacity;
+    private bool _overflowed;
+
+    internal AppWatch(AppClient client, string app, string path, string subscriber, int capacity = DefaultCapacity)
     {
         _client = client;
+        _capacity = capacity;
+        // One slot more than the capacity, for the kick that ends an overflowing watch.
+        _events = Channel.CreateBounded<AppWatchEvent>(new BoundedChannelOptions(capacity + 1) { FullMode = BoundedChannelFullMode.Wait });
         App = app;
         Path = path;
         Subscriber = subscriber;
@@ -110,12 +122,12 @@ public sealed class AppWatch : IAsyncDisposable
     {
         lock (_lock)
         {
-            _events.Writer.TryWrite(new AppWatchEvent("watch-ack", App, Path, null));
+            Write(new AppWatchEvent("watch-ack", App, Path, null));
             if (reply.TryGetProperty("facts", out var facts) && facts.ValueKind == JsonValueKind.Array)
             {
                 foreach (var fact in facts.EnumerateArray())
                 {
-                    _events.Writer.TryWrite(new AppWatchEvent("fact", App, Path, fact.Clone()));
+                    Write(new AppWatchEvent("fact", App, Path, fact.Clone()));
                 }
             }
 
@@ -171,6 +183,24 @@ public sealed class AppWatch : IAsyncDisposable
 
     private void Write(AppWatchEvent e)
     {
+        if (_overflowed)
+        {
+            return;
+        }
+
+        if (e.Kind != "kick" && _events.Reader.Count >= _capacity)
+        {
+            // Dropping events silently would leave the subscriber with a wrong picture; end the watch instead so it
+            // can watch again and get the initial facts afresh.
+            _overflowed = true;
+            var reason = JsonSerializer.SerializeToElement(new { reason = $"subscriber too slow: more than {_capacity} events were waiting" });
+            _events.Writer.TryWrite(new AppWatchEvent("kick", App, Path, reason));
+            _events.Writer.TryComplete();
+            // Leave the app off this thread: we are inside the bus's delivery to this watch's slot.
+            _ = Task.Run(async () => await DisposeAsync().ConfigureAwait(false));
+            return;
+        }
+
         _events.Writer.TryWrite(e);
         if (e.Kind == "kick")
         {

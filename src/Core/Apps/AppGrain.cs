@@ -36,7 +36,9 @@ public sealed class AppGrain(AppAgents agents) : Grain<AppRecord>
 
         if (State.Agent is null)
         {
-            return call.Method is "kill" or "disown" or "sign" ? Ok(new { ack = true }) : Message.Error(Codes.NotFound, $"app {App} does not exist");
+            // A parent's kill of a child that is already gone is done; a client's kill of an unknown app is a 404.
+            var done = call.Method is "disown" or "sign" || (call.Method == "kill" && Bool(data, "by_parent"));
+            return done ? Ok(new { ack = true }) : Message.Error(Codes.NotFound, $"app {App} does not exist");
         }
 
         if (call.Method is not ("peek" or "info") && State.Recent.Contains(call.MessageId))
@@ -72,9 +74,23 @@ public sealed class AppGrain(AppAgents agents) : Grain<AppRecord>
         }
 
         _agent = agents.Resolve(agentName, Bus);
-        var version = await _agent.VersionAsync(cancellationToken);
         var init = data.TryGetProperty("init", out var i) ? i.Clone() : (JsonElement?)null;
-        var step = await _agent.StepAsync(new AgentEvent(AgentEventKind.Init, App, null) { Data = init, MessageId = call.MessageId }, cancellationToken);
+        string version;
+        AgentStep step;
+        try
+        {
+            version = await _agent.VersionAsync(cancellationToken);
+            step = await _agent.StepAsync(new AgentEvent(AgentEventKind.Init, App, null) { Data = init, MessageId = call.MessageId }, cancellationToken);
+        }
+        catch (Exception ex) when (IsNack(ex))
+        {
+            _agent = null;
+            // No local agent and no node serving it: for a new app that is an unknown agent, not an outage.
+            return ex is TrellisException { Kind: ErrorKind.Unavailable }
+                ? new Message(JsonPayload.From(new { nack = $"unknown agent '{agentName}': it is not built in and no node serves {RemoteAgent.Topic(agentName)}" }), Codes.NotFound)
+                : Nack(ex);
+        }
+
         State.Agent = agentName;
         State.Version = version;
         ApplyState(step);

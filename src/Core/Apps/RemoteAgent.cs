@@ -16,7 +16,8 @@ namespace Trellis.Core.Apps;
 /// leaves the state unchanged. Effects: <c>{"fact":{"path","data"}}</c>, <c>{"give":{"data"}}</c>,
 /// <c>{"kick":{"path","subscriber"}}</c>, <c>{"poke":{"app","mark","data","wire"}}</c>, <c>{"watch":{"app","path","wire"}}</c>,
 /// <c>{"leave":{"app","path","wire"}}</c>, <c>{"create":{"child","agent","init"}}</c>, <c>{"kill":{"child"}}</c>.
-/// Any other code is a nack whose error is the reply data.
+/// Any other code is a nack whose error is the reply data, except 404 and 503 (what the bus answers when no node listens
+/// or the node is down), which mean the agent is unavailable: the app nacks with 503 and keeps its state.
 /// </remarks>
 public sealed class RemoteAgent(MessageBus bus, string name, TimeSpan timeout) : IAgent
 {
@@ -38,9 +39,11 @@ public sealed class RemoteAgent(MessageBus bus, string name, TimeSpan timeout) :
     private async Task<JsonElement> CallAsync(JsonPayload request, CancellationToken cancellationToken)
     {
         var reply = await bus.RequestAsync(Topic(name), request, timeout, cancellationToken).ConfigureAwait(false);
-        if (reply.Code == Codes.NotFound && reply.Data.IsNull)
+        // The bus answers 404 ("No active listeners for: ...") when no node serves the topic and 503 when the node is
+        // down or overloaded: either way the agent is unavailable, which the app nacks without touching its state.
+        if (reply.Code is Codes.NotFound or Codes.QueueFull)
         {
-            throw new TrellisException(ErrorKind.Unavailable, $"no node serves the agent '{name}' (service {Topic(name)})");
+            throw new TrellisException(ErrorKind.Unavailable, $"agent '{name}' is unavailable: no node serves {Topic(name)} (code {reply.Code})");
         }
 
         if (!reply.IsOk)

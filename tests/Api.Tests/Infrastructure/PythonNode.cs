@@ -26,17 +26,21 @@ public sealed class PythonNode : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    public static string Script => Path.Combine(AppContext.BaseDirectory, "Interop", "http", "node.py");
+    public static string Script => ScriptPath("node.py");
 
-    /// <summary>Starts a node on a free port and waits until it listens.</summary>
-    public static async Task<PythonNode> StartAsync(string name)
+    private static string ScriptPath(string file) => Path.Combine(AppContext.BaseDirectory, "Interop", "http", file);
+
+    /// <summary>Starts a node on a free port and waits until it listens; <paramref name="script"/> names another script
+    /// of tests/Interop/http (agent.py is an app agent).</summary>
+    public static async Task<PythonNode> StartAsync(string name, string script = "node.py")
     {
+        var path = ScriptPath(script);
         if (!File.Exists(Python))
         {
             Assert.Fail($"{Python} is missing: the proxy tests run real HTTP nodes written in Python (standard library only). Install it with: apt-get install -y python3");
         }
 
-        Assert.True(File.Exists(Script), $"The node script {Script} was not copied to the test output");
+        Assert.True(File.Exists(path), $"The node script {path} was not copied to the test output");
         var info = new ProcessStartInfo(Python)
         {
             RedirectStandardOutput = true,
@@ -44,7 +48,7 @@ public sealed class PythonNode : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add("-u");
-        info.ArgumentList.Add(Script);
+        info.ArgumentList.Add(path);
         info.ArgumentList.Add("--name");
         info.ArgumentList.Add(name);
         info.Environment["PYTHONIOENCODING"] = "utf-8";

@@ -41,8 +41,9 @@ public sealed class TestGateway : IAsyncDisposable
     /// <summary>Error-level log lines a test expects (matched by substring), so they do not fail it.</summary>
     public List<string> ExpectedErrors { get; } = [];
 
-    /// <summary>Starts a gateway; <paramref name="sqlitePath"/> keeps nodes in that file, else in memory.</summary>
-    public static async Task<TestGateway> StartAsync(string? sqlitePath = null, IDictionary<string, string?>? settings = null)
+    /// <summary>Starts a gateway; <paramref name="sqlitePath"/> keeps nodes in that file, else in memory; <paramref name="role"/>
+    /// "silo" also hosts the grain runtime (in-memory state) so apps run in it.</summary>
+    public static async Task<TestGateway> StartAsync(string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "gateway")
     {
         var all = new Dictionary<string, string?>
         {
@@ -60,7 +61,13 @@ public sealed class TestGateway : IAsyncDisposable
         }
 
         var logs = new LogSink();
-        var app = TrellisApp.Build([], "gateway", all, builder =>
+        if (role == "silo")
+        {
+            all.TryAdd("Trellis:Storage:Provider", "InMemory");
+            all.TryAdd("Trellis:Grains:Shards", "4");
+        }
+
+        var app = TrellisApp.Build([], role, all, builder =>
         {
             builder.Logging.ClearProviders();
             builder.Logging.AddProvider(logs);

@@ -33,6 +33,38 @@ public abstract class AppSuite
         });
 
     [Fact]
+    public async Task A_watch_whose_reader_falls_behind_ends_with_a_kick_and_leaves()
+    {
+        await using var cluster = await StartAsync();
+        var apps = new AppClient(cluster.Client, cluster.ClientBus) { WatchCapacity = 8 };
+        var app = NewApp("slow");
+        Assert.Equal(Codes.Ok, (await apps.CreateAsync(app, "counter")).Code);
+        await using var watch = await apps.WatchAsync(app, "/count");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(Codes.Ok, (await apps.PokeAsync(app, "add", J(new { by = 1 }))).Code);
+        }
+
+        var events = new List<AppWatchEvent>();
+        await foreach (var e in watch.Events.ReadAllAsync().WithCancellation(TestContext.Current.CancellationToken))
+        {
+            events.Add(e);
+        }
+
+        Assert.Equal(9, events.Count);
+        Assert.Equal("watch-ack", events[0].Kind);
+        Assert.All(events.Skip(1).SkipLast(1), e => Assert.Equal("fact", e.Kind));
+        Assert.Equal("kick", events[^1].Kind);
+        Assert.Contains("too slow", events[^1].Data!.Value.GetProperty("reason").GetString());
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while ((await apps.InfoAsync(app)).Data.ToJsonElement().GetProperty("subscribers").GetArrayLength() != 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for the slow watch {watch.Subscriber} to leave {app}");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+
+    [Fact]
     public async Task A_poke_is_acked_once_its_state_is_stored_and_a_bad_one_is_nacked_with_its_error()
     {
         await using var cluster = await StartAsync();

@@ -1,0 +1,58 @@
+using Trellis.Api.Tests.Infrastructure;
+
+namespace Trellis.Api.Tests;
+
+/// <summary>Bad requests to the apps API get a 4xx whose message names the problem, never a 500.</summary>
+public sealed class AppsBadInputTests : IAsyncLifetime
+{
+    private const string Admin = TestGateway.AdminToken;
+    private TestGateway _gateway = null!;
+    private string _app = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _gateway = await TestGateway.StartAsync(role: "silo");
+        _app = $"b-{Guid.NewGuid():N}"[..20];
+        await _gateway.PostAsync("/apps", new { app = _app, agent = "counter" }, Admin);
+    }
+
+    public async ValueTask DisposeAsync() => await _gateway.DisposeAsync();
+
+    [Theory]
+    [InlineData("POST", "/apps", "{", 400, "not valid JSON")]
+    [InlineData("POST", "/apps", "[]", 400, "must be a JSON object")]
+    [InlineData("POST", "/apps", "{}", 400, "'app' is required")]
+    [InlineData("POST", "/apps", "{\"app\":\"x\"}", 400, "'agent' is required")]
+    [InlineData("POST", "/apps", "{\"app\":5,\"agent\":\"counter\"}", 400, "'app' must be a string")]
+    [InlineData("POST", "/apps", "{\"app\":\"Bad App\",\"agent\":\"counter\"}", 400, "may only hold")]
+    [InlineData("POST", "/apps", "{\"app\":\"x\",\"agent\":\"no-such-agent\"}", 404, "unknown agent 'no-such-agent'")]
+    [InlineData("GET", "/apps/BAD!", null, 400, "may only hold")]
+    [InlineData("GET", "/apps/nobody-here", null, 404, "does not exist")]
+    [InlineData("POST", "/apps/nobody-here:poke", "{\"mark\":\"add\",\"data\":{\"by\":1}}", 404, "does not exist")]
+    [InlineData("POST", "/apps/APP:poke", "{\"data\":1}", 400, "'mark' is required")]
+    [InlineData("POST", "/apps/APP:poke", "{\"mark\":[1]}", 400, "'mark' must be a string")]
+    [InlineData("POST", "/apps/APP:poke", "{\"mark\":\"add\",\"data\":{\"by\":1},\"id\":\"\"}", 400, "id must be")]
+    [InlineData("POST", "/apps/APP:poke", "{\"mark\":\"add\",\"data\":{\"by\":\"x\"}}", 400, "add needs")]
+    [InlineData("POST", "/apps/APP:peek", "{\"path\":\"count\"}", 400, "must start with '/'")]
+    [InlineData("POST", "/apps/APP:peek", "{\"path\":\"/nothing\"}", 404, "nothing at")]
+    [InlineData("POST", "/apps/APP:leave", "{\"subscriber\":\"a b\"}", 400, "subscriber must be")]
+    [InlineData("GET", "/apps/APP:watch?path=/nope", null, 400, "not '/nope'")]
+    [InlineData("GET", "/apps/APP:watch?path=x", null, 400, "must start with '/'")]
+    [InlineData("POST", "/apps/APP:jump", "{}", 404, ":poke")]
+    [InlineData("PUT", "/apps/APP", "{}", 405, "PUT")]
+    [InlineData("GET", "/apps", null, 405, "GET")]
+    public async Task Bad_requests_get_a_4xx_naming_the_problem(string method, string path, string? body, int status, string text)
+    {
+        var response = await _gateway.SendAsync(new HttpMethod(method), path.Replace("APP", _app, StringComparison.Ordinal), body, Admin);
+        Assert.True(response.Status == status, $"{method} {path} {body} answered {response.Status}: {response.Body}");
+        Assert.Contains(text, response.Body, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_body_over_the_limit_is_413_and_a_wrong_media_type_415()
+    {
+        var big = $"{{\"mark\":\"add\",\"data\":\"{new string('x', 2 * 1024 * 1024)}\"}}";
+        Assert.Equal(413, (await _gateway.SendAsync(HttpMethod.Post, $"/apps/{_app}:poke", big, Admin)).Status);
+        Assert.Equal(415, (await _gateway.SendAsync(HttpMethod.Post, $"/apps/{_app}:poke", "{}", Admin, "text/plain")).Status);
+    }
+}
