@@ -12,6 +12,7 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
 {
     ("p1", Trellis.Bench.Kernel.P1.RunAsync),
     ("p2", Trellis.Bench.RabbitMq.P2.RunAsync),
+    ("p3", Trellis.Bench.Gateway.P3.RunAsync),
     ("p4", Trellis.Bench.Grpc.P4.RunAsync),
     ("p5", Trellis.Bench.Storage.P5.RunAsync),
     ("p6", Trellis.Bench.Grains.P6.RunAsync),
