@@ -19,7 +19,9 @@ namespace Trellis.Bench.Gateway;
 /// The node is a minimal Kestrel endpoint that answers the gateway's POST callback with the body it got; the gateway is
 /// the real process composition (<see cref="TrellisApp.Build(string[], string, IEnumerable{KeyValuePair{string, string?}}?, Action{WebApplicationBuilder}?)"/>)
 /// on the in-process bus. (a) Added p50 latency at a fixed open-loop rate (Dapr's method: 1,000 req/s); (b) throughput at
-/// saturation with a fixed number of requests in flight, as the ratio gateway ÷ direct.
+/// saturation with a fixed number of requests in flight, as the ratio gateway ÷ direct. A naive forwarding proxy (one
+/// more Kestrel + HttpClient hop, nothing else) runs beside them as a reference: on a small machine where client,
+/// gateway and node share the cores, that hop alone sets the floor of what any gateway can add.
 /// Usage: <c>p3 [--p3-rate 1000] [--p3-seconds 5] [--p3-concurrency 32]</c>.
 /// </summary>
 public static class P3
@@ -34,6 +36,7 @@ public static class P3
 
         await using var node = await StartNodeAsync();
         await using var gateway = await StartGatewayAsync();
+        await using var forwarder = await StartForwarderAsync(new Uri(node.Address, "/echo"), concurrency);
         using var http = new HttpClient(new SocketsHttpHandler
         {
             MaxConnectionsPerServer = concurrency,
@@ -44,44 +47,54 @@ public static class P3
 
         var (nodeId, token) = await RegisterAsync(http, gateway.Address, node.Address);
 
-        // Both ways carry the same JSON: the direct call sends the envelope the gateway would deliver.
-        var direct = new Target("direct", new Uri(node.Address, "/echo"), null,
-            JsonSerializer.SerializeToUtf8Bytes(new { topic = Topic, sender = "bench", data = new { n = 1, text = "hello trellis" }, timeout = 30 }));
+        // Every path carries the same JSON to the node: the direct call sends the envelope the gateway would deliver.
+        var envelope = JsonSerializer.SerializeToUtf8Bytes(new { topic = Topic, sender = "bench", data = new { n = 1, text = "hello trellis" }, timeout = 30 });
+        var direct = new Target("direct", new Uri(node.Address, "/echo"), null, envelope);
         var viaGateway = new Target("gateway", new Uri(gateway.Address, $"/request/{nodeId}"), token,
             JsonSerializer.SerializeToUtf8Bytes(new { topic = Topic, message = new { n = 1, text = "hello trellis" }, timeout = 30 }));
+        var viaForwarder = new Target("forward", new Uri(forwarder.Address, "/forward"), null, envelope);
+        Target[] targets = [direct, viaGateway, viaForwarder];
 
         // Warm-up: JIT, connection pools, the gateway's client to the node.
-        await SaturateAsync(http, direct, concurrency, TimeSpan.FromSeconds(1));
-        await SaturateAsync(http, viaGateway, concurrency, TimeSpan.FromSeconds(1));
+        foreach (var target in targets)
+        {
+            await SaturateAsync(http, target, concurrency, TimeSpan.FromSeconds(1));
+        }
 
         // (a) latency at a fixed rate, rounds interleaved.
-        var p50 = (Direct: new List<double>(), Gateway: new List<double>());
-        var p99 = (Direct: new List<double>(), Gateway: new List<double>());
+        var p50 = targets.ToDictionary(t => t, _ => new List<double>());
+        var p99 = targets.ToDictionary(t => t, _ => new List<double>());
         var late = 0.0;
         for (var round = 0; round < Harness.Rounds; round++)
         {
-            foreach (var target in new[] { direct, viaGateway })
+            foreach (var target in targets)
             {
                 var (latencies, lag) = await PacedAsync(http, target, rate, TimeSpan.FromSeconds(seconds));
-                (target == direct ? p50.Direct : p50.Gateway).Add(Harness.Percentile(latencies, 0.50));
-                (target == direct ? p99.Direct : p99.Gateway).Add(Harness.Percentile(latencies, 0.99));
+                p50[target].Add(Harness.Percentile(latencies, 0.50));
+                p99[target].Add(Harness.Percentile(latencies, 0.99));
                 late = Math.Max(late, lag);
             }
         }
 
-        var (d50, g50) = (Harness.Median(p50.Direct), Harness.Median(p50.Gateway));
-        var (d99, g99) = (Harness.Median(p99.Direct), Harness.Median(p99.Gateway));
-        Console.WriteLine($"P3 gateway-http at {rate} req/s open-loop ({Harness.Rounds} rounds x {seconds} s, medians of rounds; pacer max lag {late:0.0} ms):");
-        Console.WriteLine($"P3   direct  p50={d50:0.000} ms p99={d99:0.000} ms");
-        Console.WriteLine($"P3   gateway p50={g50:0.000} ms p99={g99:0.000} ms");
-        Console.WriteLine($"P3   added   p50={g50 - d50:0.000} ms (goal <= 0.25 ms) {(g50 - d50 <= 0.25 ? "MET" : "MISSED")} p99={g99 - d99:0.000} ms; latency ratio p50={g50 / d50:0.00}x");
+        var (d50, g50, f50) = (Harness.Median(p50[direct]), Harness.Median(p50[viaGateway]), Harness.Median(p50[viaForwarder]));
+        var (d99, g99, f99) = (Harness.Median(p99[direct]), Harness.Median(p99[viaGateway]), Harness.Median(p99[viaForwarder]));
+        Console.WriteLine($"P3 gateway-http at {rate} req/s open-loop ({Harness.Rounds} rounds x {seconds} s per path, medians of rounds; pacer max lag {late:0.0} ms):");
+        Console.WriteLine($"P3   direct        p50={d50:0.000} ms p99={d99:0.000} ms");
+        Console.WriteLine($"P3   gateway       p50={g50:0.000} ms p99={g99:0.000} ms added p50={g50 - d50:0.000} ms (goal <= 0.25 ms) {(g50 - d50 <= 0.25 ? "MET" : "MISSED")} p99={g99 - d99:0.000} ms; p50 ratio={g50 / d50:0.00}x");
+        Console.WriteLine($"P3   naive-forward p50={f50:0.000} ms p99={f99:0.000} ms added p50={f50 - d50:0.000} ms (reference: one more HTTP hop and nothing else)");
 
         // (b) throughput at saturation, rounds interleaved.
-        var (ours, raw) = await Harness.InterleaveAsync(
-            () => SaturateAsync(http, viaGateway, concurrency, TimeSpan.FromSeconds(3)),
-            () => SaturateAsync(http, direct, concurrency, TimeSpan.FromSeconds(3)),
-            warmups: 0);
-        Console.WriteLine($"P3 gateway-http saturation ({concurrency} in flight): gateway={Harness.Fmt(ours)} req/s direct={Harness.Fmt(raw)} req/s ratio={ours / raw:0.00}x (goal >= 0.6x) {(ours / raw >= 0.6 ? "MET" : "MISSED")}");
+        var rates = targets.ToDictionary(t => t, _ => new List<double>());
+        for (var round = 0; round < Harness.Rounds; round++)
+        {
+            foreach (var target in targets)
+            {
+                rates[target].Add(await SaturateAsync(http, target, concurrency, TimeSpan.FromSeconds(3)));
+            }
+        }
+
+        var (dr, gr, fr) = (Harness.Median(rates[direct]), Harness.Median(rates[viaGateway]), Harness.Median(rates[viaForwarder]));
+        Console.WriteLine($"P3 gateway-http saturation ({concurrency} in flight): gateway={Harness.Fmt(gr)} req/s direct={Harness.Fmt(dr)} req/s ratio={gr / dr:0.00}x (goal >= 0.6x) {(gr / dr >= 0.6 ? "MET" : "MISSED")}; naive-forward={Harness.Fmt(fr)} req/s ratio={fr / dr:0.00}x; gateway/naive-forward={gr / fr:0.00}x");
         return 0;
     }
 
@@ -198,6 +211,32 @@ public static class P3
             context.Response.ContentType = "application/json";
             context.Response.ContentLength = body.Length;
             await context.Response.Body.WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length));
+        });
+        return await Host.StartAsync(app);
+    }
+
+    /// <summary>The reference for one more hop: a Kestrel endpoint that posts the body it got to the node with an
+    /// <see cref="HttpClient"/> and answers with the node's answer, nothing else (no bus, no auth, no envelope).</summary>
+    private static async Task<Host> StartForwarderAsync(Uri node, int concurrency)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        var client = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency, UseProxy = false });
+        app.Lifetime.ApplicationStopped.Register(client.Dispose);
+        app.MapPost("/forward", async (HttpContext context) =>
+        {
+            var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
+            using var content = new ByteArrayContent(body.GetBuffer(), 0, (int)body.Length);
+            content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+            using var answer = await client.PostAsync(node, content, context.RequestAborted);
+            var bytes = await answer.Content.ReadAsByteArrayAsync(context.RequestAborted);
+            context.Response.StatusCode = (int)answer.StatusCode;
+            context.Response.ContentType = "application/json";
+            context.Response.ContentLength = bytes.Length;
+            await context.Response.Body.WriteAsync(bytes, context.RequestAborted);
         });
         return await Host.StartAsync(app);
     }
