@@ -1,6 +1,6 @@
 using Trellis.Bench;
 
-// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p7|...] [--rounds N]
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|pokes] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
 var rounds = Array.IndexOf(args, "--rounds");
 if (rounds >= 0 && rounds + 1 < args.Length)
@@ -12,8 +12,11 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
 {
     ("p1", Trellis.Bench.Kernel.P1.RunAsync),
     ("p2", Trellis.Bench.RabbitMq.P2.RunAsync),
+    ("p3", Trellis.Bench.Gateway.P3.RunAsync),
     ("p4", Trellis.Bench.Grpc.P4.RunAsync),
     ("p5", Trellis.Bench.Storage.P5.RunAsync),
+    ("p6", Trellis.Bench.Grains.P6.RunAsync),
+    ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
     ("p7", Trellis.Bench.Kernel.P7.RunAsync),
 };
 
