@@ -154,12 +154,11 @@ public sealed class GrpcApiTests : IAsyncLifetime
             Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest { Port = _node.Port, Services = { new Subscription { Topic = "x.*", Group = "g", Path = "/echo" } } }, As(null)),
             StatusCode.InvalidArgument,
             "services[0].topic");
-        await FailsAsync(Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest { Port = _node.Port, Host = "10.1.2.3" }, As(null)), StatusCode.PermissionDenied, "host \"10.1.2.3\" is not allowed");
+        await FailsAsync(Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest { Port = _node.Port, Host = "10.1.2.3" }, As(null)), StatusCode.PermissionDenied, "host '10.1.2.3' is not allowed");
 
         var node = await Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest { Port = _node.Port }, As(null));
         await FailsAsync(Channel.UnaryAsync(Request, new PublishRequest { Id = node.Id }, As(node.Token)), StatusCode.InvalidArgument, "topic or composition is required");
         await FailsAsync(Channel.UnaryAsync(Request, new PublishRequest { Id = node.Id, Topic = "t", Timeout = -1 }, As(node.Token)), StatusCode.InvalidArgument, "timeout");
-        await FailsAsync(Channel.UnaryAsync(Request, new PublishRequest { Id = node.Id, Topic = "t", Message = Value.ForNumber(double.NaN) }, As(node.Token)), StatusCode.InvalidArgument, "cannot be read as JSON");
         await FailsAsync(Channel.UnaryAsync(RemoveSlots, new RemoveSubscriptionsRequest { Id = node.Id }, As(node.Token)), StatusCode.InvalidArgument, "topic is required");
         await FailsAsync(Channel.UnaryAsync(AddSlot, new AddSubscriptionRequest { Id = node.Id, Topic = "t" }, As(node.Token)), StatusCode.InvalidArgument, "path is required");
 
@@ -205,14 +204,14 @@ public sealed class GrpcApiTests : IAsyncLifetime
         await Waits.Within(
             Task.Run(async () =>
             {
-                while ((await Channel.UnaryAsync(check, new Grpc.Health.V1.HealthCheckRequest { Service = "trellis.v1.Nodes" }, As(null))).Status
-                    != Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving)
+                while ((await Channel.UnaryAsync(check, new global::Grpc.Health.V1.HealthCheckRequest { Service = "trellis.v1.Nodes" }, As(null))).Status
+                    != global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving)
                 {
                     await Task.Delay(50, TestContext.Current.CancellationToken);
                 }
             }, TestContext.Current.CancellationToken),
             "grpc.health.v1 to report trellis.v1.Nodes SERVING");
-        var whole = await Channel.UnaryAsync(check, new Grpc.Health.V1.HealthCheckRequest(), As(null));
-        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, whole.Status);
+        var whole = await Channel.UnaryAsync(check, new global::Grpc.Health.V1.HealthCheckRequest(), As(null));
+        Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, whole.Status);
     }
 }

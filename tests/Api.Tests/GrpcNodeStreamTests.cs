@@ -1,4 +1,5 @@
 using Trellis.Api.Tests.Infrastructure;
+using Trellis.Api.Proxy;
 using Trellis.Contracts.V1;
 using Trellis.Core.Nodes;
 using Trellis.Grpc;
