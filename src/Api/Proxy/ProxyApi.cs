@@ -17,9 +17,6 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
 
     public int MaxBodyBytes => operations.MaxBodyBytes;
 
-    /// <summary>Room for the fields around a message of the largest allowed size.</summary>
-    public const int EnvelopeAllowance = ProxyOperations.EnvelopeAllowance;
-
     // ---------------------------------------------------------------- /nodes
 
     /// <summary><c>POST /nodes</c> → <c>{id, status, token}</c>.</summary>
