@@ -89,6 +89,8 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
             _gateway.Grpc.UnaryAsync(Request, new PublishRequest { Id = http.Id, Topic = "mix.work", Message = Json(i.ToString(System.Globalization.CultureInfo.InvariantCulture)) }, As(http.Token))));
         var answeredBy = replies.Select(r => r.Messages[0].Data.StructValue.Fields["node"].StringValue).ToArray();
 
+        // The Python node reports its calls on stdout, which may trail its answers a little.
+        await python.WaitForCallsAsync("/echo", Requests - stream.Seen.Count, "the HTTP node's share of the calls");
         var viaHttp = python.Calls("/echo").Select(c => (int)c["body"]!["data"]!);
         var viaStream = stream.Seen.Select(m => (int)m.Request.Data.NumberValue);
         Assert.Equal(Enumerable.Range(0, Requests), viaHttp.Concat(viaStream).Order());
@@ -165,6 +167,18 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
             }, TestContext.Current.CancellationToken),
             $"node {node.Id} to be deleted after its stream ended cleanly");
         await FailsAsync(_gateway.Grpc.UnaryAsync(GetNode, new NodeRef { Id = node.Id }, As(node.Token)), StatusCode.Unauthenticated, "its node was deleted");
+    }
+
+    [Fact]
+    public async Task Deleting_a_stream_node_ends_its_stream_with_not_found()
+    {
+        var node = await StreamAsync("doomed", new Subscription { Topic = "doomed.work", Group = "g" });
+        var deleted = await _gateway.DeleteAsync($"/nodes/{node.Id}", node.Token);
+        Assert.Equal(200, deleted.Status);
+        await node.WaitEndedAsync("the gateway to end the stream of a deleted node");
+        Assert.NotNull(node.EndedWith);
+        Assert.Equal(StatusCode.NotFound, node.EndedWith.StatusCode);
+        Assert.Contains($"node {node.Id} was deleted", node.EndedWith.Detail, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -155,13 +155,14 @@ internal sealed partial class ProxyGrpcService
 
     private async Task ConnectAsync(IAsyncEnumerable<NodeMessage> requests, IServerStreamWriter<GatewayMessage> responses, ServerCallContext context)
     {
-        await using var incoming = requests.GetAsyncEnumerator(context.CancellationToken);
+        var registry = _operations.Registry;
+        var stream = new NodeStream(context.Peer, registry.Time, registry.MaxReplyBytes);
+        using var serving = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, stream.Ended);
+        await using var incoming = requests.GetAsyncEnumerator(serving.Token);
         var first = await incoming.MoveNextAsync()
             ? incoming.Current
             : throw new GrpcException(StatusCode.InvalidArgument, "the stream ended before its first message: send register or attach first");
 
-        var registry = _operations.Registry;
-        var stream = new NodeStream(context.Peer, registry.Time, registry.MaxReplyBytes);
         LiveNode node;
         string token;
         var registered = false;
@@ -219,6 +220,12 @@ internal sealed partial class ProxyGrpcService
         {
             reason = e.Detail;
             throw;
+        }
+        catch (OperationCanceledException) when (stream.ClosedReason is { } closed && !context.CancellationToken.IsCancellationRequested)
+        {
+            // The gateway ended the stream: the node was deleted.
+            reason = closed;
+            throw new GrpcException(StatusCode.NotFound, closed);
         }
         finally
         {

@@ -228,6 +228,9 @@ public sealed partial class NodeRegistry
             _tokens.TryRemove(Convert.ToHexString(node.Record.TokenHash), out _);
             Interlocked.Decrement(ref _count);
             await UnsubscribeAllAsync(node).ConfigureAwait(false);
+
+            // A stream serving the node ends with it; its client learns why.
+            node.Stream?.Close(node.Id, $"node {node.Id} was deleted");
         }
         finally
         {

@@ -137,7 +137,11 @@ public sealed class StreamNode : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is GrpcException or OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+        catch (GrpcException e)
+        {
+            EndedWith = e;
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
         {
         }
         finally
@@ -150,6 +154,12 @@ public sealed class StreamNode : IAsyncDisposable
     /// <summary>The next request or signal delivered.</summary>
     public async Task<GatewayMessage> NextAsync(string phase) =>
         await _deliveries.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().Within($"stream node {Name}: {phase}");
+
+    /// <summary>The status the gateway ended the stream with, if it ended it with an error.</summary>
+    public GrpcException? EndedWith { get; private set; }
+
+    /// <summary>Waits until the stream is over (however it ended).</summary>
+    public Task WaitEndedAsync(string phase) => _reader!.Within($"stream node {Name}: {phase}");
 
     /// <summary>Sends a reply of the test's own making.</summary>
     public async Task SendReplyAsync(Reply reply)

@@ -23,6 +23,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         new BoundedChannelOptions(MaxQueued) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
 
     private readonly ConcurrentDictionary<string, TaskCompletionSource<Message>> _pending = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _ended = new();
     private long _next;
     private volatile string? _closedReason;
 
@@ -32,6 +33,12 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
     public ChannelReader<GatewayMessage> Outbound => _outbound.Reader;
 
     public bool IsClosed => _closedReason is not null;
+
+    /// <summary>Why the gateway ended the stream (the node was deleted), or null.</summary>
+    public string? ClosedReason => _closedReason;
+
+    /// <summary>Cancelled once the stream is closed, so the call serving it ends too.</summary>
+    public CancellationToken Ended => _ended.Token;
 
     /// <summary>Sends a request to the node and waits for its reply; refused (never delivered) when the stream is closed.</summary>
     public async Task<CallResult> RequestAsync(NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, CancellationToken stopping)
@@ -124,6 +131,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
     {
         _closedReason ??= reason;
         _outbound.Writer.TryComplete();
+        _ended.Cancel();
         while (_outbound.Reader.TryRead(out _))
         {
         }
