@@ -1,7 +1,10 @@
 using System.Net;
 using Trellis.Api.Hosting;
 using Trellis.Api.Tests.Infrastructure;
+using Trellis.Contracts.V1;
 using Trellis.Core.Errors;
+using Trellis.Core.Nodes;
+using static Trellis.Api.Tests.Infrastructure.GrpcApi;
 
 namespace Trellis.Api.Tests;
 
@@ -52,5 +55,31 @@ public sealed class GrpcHostingTests
         content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
         using var response = await gateway.Http.PostAsync("/trellis.v1.Nodes/GetNode", content, TestContext.Current.CancellationToken);
         Assert.Equal(426, (int)response.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_stream_node_comes_back_dirty_after_a_restart_and_attaches_again()
+    {
+        var folder = Directory.CreateTempSubdirectory("trellis-grpc-restart-");
+        try
+        {
+            var db = Path.Combine(folder.FullName, "trellis.db");
+            string id, token;
+            await using (var first = await TestGateway.StartAsync(db))
+            {
+                await using var node = await StreamNode.RegisterAsync(first.Grpc, "before", new RegisterNodeRequest { Services = { new Subscription { Topic = "restart.work", Group = "g" } } });
+                (id, token) = (node.Id, node.Token);
+            }
+
+            await using var second = await TestGateway.StartAsync(db);
+            Assert.Equal(NodeStatus.Dirty, second.Registry.StatusOf(id));
+            await using var again = await StreamNode.AttachAsync(second.Grpc, "after", id, token);
+            var reply = await second.Grpc.UnaryAsync(Request, new PublishRequest { Id = id, Topic = "restart.work" }, As(token));
+            Assert.Equal("after", reply.Messages[0].Data.StructValue.Fields["node"].StringValue);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
     }
 }
