@@ -27,7 +27,11 @@ done
 # The postgres user comes with postgresql-common; the server refuses to run as root.
 id postgres >/dev/null 2>&1 || missing+=(postgresql-common)
 node_dir=$root/tests/Interop/node
-[[ -f $node_dir/package.json ]] && ! command -v npm >/dev/null && missing+=(npm)
+# Node.js peers (tests/Interop/node: @grpc/grpc-js): Debian's nodejs, and npm to install the locked packages.
+if [[ -f $node_dir/package.json ]]; then
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+fi
 
 if ((${#missing[@]})); then
   ((EUID == 0)) || die "missing ${missing[*]}: run as root, or apt-get install them yourself"

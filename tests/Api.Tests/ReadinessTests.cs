@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Hosting;
@@ -16,6 +14,7 @@ public sealed class ReadinessTests
         var app = TrellisApp.Build([], role, new Dictionary<string, string?>
         {
             ["Trellis:Http:Url"] = "http://127.0.0.1:0",
+            ["Trellis:Grpc:Url"] = "http://127.0.0.1:0",
             ["Trellis:Transport:Provider"] = "InMemory",
             ["Trellis:Nodes:Store"] = "InMemory",
             ["Trellis:Storage:Provider"] = "Sqlite",
@@ -23,8 +22,8 @@ public sealed class ReadinessTests
             ["Trellis:Grains:Shards"] = "8",
         }, builder => builder.Logging.ClearProviders());
         await app.StartAsync(TestContext.Current.CancellationToken);
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (app, new HttpClient { BaseAddress = new Uri(address) });
+        var address = app.Services.GetRequiredService<Trellis.Api.Grpc.TrellisListeners>().HttpAddress!;
+        return (app, new HttpClient { BaseAddress = address });
     }
 
     private static async Task<(int Status, JsonObject Body)> ReadyAsync(HttpClient http)

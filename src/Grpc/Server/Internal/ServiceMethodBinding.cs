@@ -117,7 +117,7 @@ internal sealed class ServiceMethodBinding<TRequest, TResponse> : GrpcServiceMet
     private async ValueTask<TRequest> ReadSingleRequestAsync(HttpServerCall call)
     {
         var request = await call.Reader.ReadAsync(_method.RequestParser, call.CancellationToken).ConfigureAwait(false)
-            ?? throw new GrpcException(StatusCode.Internal, MessageReader.IncompleteMessage);
+            ?? throw new GrpcException(StatusCode.InvalidArgument, MessageReader.IncompleteMessage);
         await call.Reader.EnsureEndAsync(call.CancellationToken).ConfigureAwait(false);
         return request;
     }
