@@ -16,6 +16,7 @@ public sealed class ReadinessTests
         var app = TrellisApp.Build([], role, new Dictionary<string, string?>
         {
             ["Trellis:Http:Url"] = "http://127.0.0.1:0",
+            ["Trellis:Grpc:Url"] = "http://127.0.0.1:0",
             ["Trellis:Transport:Provider"] = "InMemory",
             ["Trellis:Nodes:Store"] = "InMemory",
             ["Trellis:Storage:Provider"] = "Sqlite",

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
+using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
 using Trellis.Hosting.Configuration;
@@ -57,10 +58,11 @@ public static class TrellisApp
         }
 
         var http = ConfigurationBinding.Bind<HttpOptions>(builder.Configuration, HttpOptions.Section).Validate();
-        builder.WebHost.UseUrls(http.Url);
+        builder.AddTrellisListeners(http.Url);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.Services.AddTrellisProxy(builder.Configuration);
+        builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisGrains(builder.Configuration, hostSilo: role == "silo");
         builder.Services.AddTrellisApps(builder.Configuration);
         configure?.Invoke(builder);
@@ -68,6 +70,7 @@ public static class TrellisApp
         var app = builder.Build();
         app.MapTrellisHealth(role);
         app.MapTrellisProxy();
+        app.MapTrellisGrpc();
         app.MapTrellisApps();
         return app;
     }
@@ -80,6 +83,7 @@ public static class TrellisApp
         Configuration comes from appsettings.json, environment variables (Trellis__Section__Key) and
         --Trellis:Section:Key=value arguments. The main keys:
           Trellis:Http:Url                  REST/JSON, dashboard and health listener (http://127.0.0.1:5080)
+          Trellis:Grpc:Url                  gRPC listener, HTTP/2 without TLS (http://127.0.0.1:5081; empty: off)
           Trellis:Transport:Provider        InMemory (default, one process) or RabbitMq
           Trellis:Transport:RabbitMq:Uri    amqp://guest:guest@127.0.0.1:5672/
           Trellis:Messaging:DefaultRequestTimeout   00:00:30
@@ -98,7 +102,9 @@ public static class TrellisApp
 
         Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable); the node proxy API:
         POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
-        POST /request/:id, POST /signal/:id (see src/Api/README.md).
+        POST /request/:id, POST /signal/:id (see src/Api/README.md); the same as gRPC services
+        trellis.v1.Nodes and trellis.v1.Messaging on the gRPC port (with grpc.health.v1), and as JSON
+        under /v1/... on the HTTP port.
 
         """;
 }

@@ -61,7 +61,9 @@ public sealed partial class NodeRegistry
     /// <summary>The node's status, or null when no such node is registered.</summary>
     public NodeStatus? StatusOf(string id) => _nodes.TryGetValue(id, out var node) ? node.Record.Status : null;
 
-    private int MaxReplyBytes => _options.MaxReplyBytes > 0 ? _options.MaxReplyBytes : _messaging.MaxPayloadBytes;
+    internal int MaxReplyBytes => _options.MaxReplyBytes > 0 ? _options.MaxReplyBytes : _messaging.MaxPayloadBytes;
+
+    internal TimeProvider Time => _time;
 
     internal LiveNode? Find(string id) => _nodes.GetValueOrDefault(id);
 
@@ -75,8 +77,10 @@ public sealed partial class NodeRegistry
     internal async Task RestoreAsync(CancellationToken cancellationToken)
     {
         var records = await _store.ListAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var record in records)
+        foreach (var stored in records)
         {
+            // A stream node's stream did not survive the restart: it is dirty until it attaches again.
+            var record = stored.IsStreamNode ? stored with { Status = NodeStatus.Dirty } : stored;
             _nodes[record.Id] = new LiveNode(record);
             _tokens[Convert.ToHexString(record.TokenHash)] = record.Id;
         }
@@ -98,6 +102,12 @@ public sealed partial class NodeRegistry
             {
                 foreach (var node in _nodes.Values)
                 {
+                    // A stream is its node's liveness: nodes served by one are not polled over HTTP.
+                    if (node.Record.IsStreamNode || node.Stream is not null)
+                    {
+                        continue;
+                    }
+
                     if (Interlocked.Exchange(ref node.Checking, 1) == 0)
                     {
                         Track(CheckAsync(node));
@@ -142,8 +152,9 @@ public sealed partial class NodeRegistry
 
     // ---------------------------------------------------------------- registration
 
-    /// <summary>Registers a node: health-checks it, subscribes it when it is ok, stores it; returns the record and its token.</summary>
-    internal async Task<(NodeRecord Record, string Token)> RegisterAsync(Registration registration, CancellationToken cancellationToken)
+    /// <summary>Registers a node: health-checks it, subscribes it when it is ok, stores it; returns the record and its token.
+    /// A node registered on a Connect <paramref name="stream"/> is ok at once and served by that stream.</summary>
+    internal async Task<(NodeRecord Record, string Token)> RegisterAsync(Registration registration, NodeStream? stream, CancellationToken cancellationToken)
     {
         if (Interlocked.Increment(ref _count) > _options.MaxNodes)
         {
@@ -158,9 +169,11 @@ public sealed partial class NodeRegistry
             var record = new NodeRecord(
                 NodeCredentials.NewId(), registration.Host, registration.Port, registration.HealthCheck,
                 registration.Slots, registration.Services, NodeStatus.Dirty, NodeCredentials.Hash(token), _time.GetUtcNow());
-            var health = await _client.CheckHealthAsync(record, _options.HealthTimeout, cancellationToken).ConfigureAwait(false);
+            var health = stream is not null
+                ? new HealthResult(NodeStatus.Ok, $"registered on a Connect stream from {stream.Peer}")
+                : await _client.CheckHealthAsync(record, _options.HealthTimeout, cancellationToken).ConfigureAwait(false);
             record = record with { Status = health.Status };
-            var node = new LiveNode(record);
+            var node = new LiveNode(record) { Stream = stream };
 
             // From here on the client leaving does not matter: the node is either registered whole or not at all.
             await node.Gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
@@ -222,6 +235,73 @@ public sealed partial class NodeRegistry
         }
 
         LogDeleted(_logger, node.Id);
+    }
+
+    /// <summary>Serves a node by a Connect stream from now on: it becomes ok and its subscriptions are made.</summary>
+    internal async Task AttachStreamAsync(LiveNode node, NodeStream stream)
+    {
+        await node.Gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            ThrowIfDeleted(node);
+            if (node.Stream is { IsClosed: false })
+            {
+                throw new TrellisException(ErrorKind.AlreadyExists, $"node {node.Id} is already connected by another stream; end that one first");
+            }
+
+            node.Stream = stream;
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+
+        LogStreamAttached(_logger, node.Id, stream.Peer);
+        await ApplyHealthAsync(node, new HealthResult(NodeStatus.Ok, $"a Connect stream from {stream.Peer} attached")).ConfigureAwait(false);
+    }
+
+    /// <summary>The node's stream ended: the node is deleted (<paramref name="delete"/>) or dirty until it attaches again.</summary>
+    internal async Task DetachStreamAsync(LiveNode node, NodeStream stream, bool delete, string reason)
+    {
+        await node.Gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(node.Stream, stream))
+            {
+                return;
+            }
+
+            node.Stream = null;
+        }
+        finally
+        {
+            node.Gate.Release();
+        }
+
+        LogStreamDetached(_logger, node.Id, reason);
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            if (delete)
+            {
+                await DeleteAsync(node).ConfigureAwait(false);
+            }
+            else
+            {
+                await ApplyHealthAsync(node, new HealthResult(NodeStatus.Dirty, $"its Connect stream ended ({reason})")).ConfigureAwait(false);
+            }
+        }
+        catch (TrellisException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            // Deleted meanwhile.
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
     }
 
     /// <summary>Adds a slot or service to a node (subscribed at once when the node is ok).</summary>
@@ -544,7 +624,7 @@ public sealed partial class NodeRegistry
     private async ValueTask DeliverSignalAsync(LiveNode node, NodeSubscription subscription, Signal signal)
     {
         // Not the bus's token: unsubscribing (node deleted or unavailable) must not cut calls already running.
-        var result = await _client.CallAsync(node.Record, subscription, signal.Topic, signal.Sender, signal.Data, MaxReplyBytes, _stopping.Token).ConfigureAwait(false);
+        var result = await CallAsync(node, subscription, signal.Topic, signal.Sender, signal.Data, isSignal: true).ConfigureAwait(false);
         if (result.Refused)
         {
             ReportRefused(node);
@@ -625,7 +705,7 @@ public sealed partial class NodeRegistry
         for (var i = 0; i < members.Length; i++)
         {
             var member = members[(start + i) % members.Length];
-            result = await _client.CallAsync(member.Node.Record, member.Subscription, request.Topic, request.Sender, request.Data, MaxReplyBytes, _stopping.Token).ConfigureAwait(false);
+            result = await CallAsync(member.Node, member.Subscription, request.Topic, request.Sender, request.Data, isSignal: false).ConfigureAwait(false);
             if (!result.Refused)
             {
                 return result.Reply;
@@ -635,6 +715,25 @@ public sealed partial class NodeRegistry
         }
 
         return result.Reply;
+    }
+
+    /// <summary>Delivers to the node by its stream when one serves it, else by HTTP.</summary>
+    private Task<CallResult> CallAsync(LiveNode node, NodeSubscription subscription, string topic, string sender, JsonPayload data, bool isSignal)
+    {
+        var record = node.Record;
+        if (node.Stream is { } stream)
+        {
+            return isSignal
+                ? stream.SignalAsync(record, subscription, topic, sender, data, _stopping.Token)
+                : stream.RequestAsync(record, subscription, topic, sender, data, _stopping.Token);
+        }
+
+        if (record.IsStreamNode)
+        {
+            return Task.FromResult(new CallResult(Message.Error(Codes.HandlerError, $"node {node.Id} is not connected: its Connect stream ended"), true));
+        }
+
+        return _client.CallAsync(record, subscription, topic, sender, data, MaxReplyBytes, _stopping.Token);
     }
 
     private static void ThrowIfDeleted(LiveNode node)
@@ -687,6 +786,12 @@ public sealed partial class NodeRegistry
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} registered on {Host}:{Port} with {Slots} slots and {Services} services: {Status} ({Reason})")]
     private static partial void LogRegistered(ILogger logger, string nodeId, string host, int port, int slots, int services, string status, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} is served by a Connect stream from {Peer}")]
+    private static partial void LogStreamAttached(ILogger logger, string nodeId, string peer);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The Connect stream of node {NodeId} ended: {Reason}")]
+    private static partial void LogStreamDetached(ILogger logger, string nodeId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} deleted")]
     private static partial void LogDeleted(ILogger logger, string nodeId);

@@ -1,61 +1,37 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Primitives;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy.Internal;
-using Trellis.Core.Bus;
-using Trellis.Core.Compositions;
 using Trellis.Core.Errors;
-using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
-using Trellis.Core.Topics;
-using Trellis.Core.Transport;
-using Trellis.Hosting.Messaging;
 
 namespace Trellis.Api.Proxy;
 
-/// <summary>The handlers of the Gilmour proxy HTTP API (reference/systems.md §2.4).</summary>
-internal sealed class ProxyApi
+/// <summary>The handlers of the Gilmour proxy HTTP API (reference/systems.md §2.4): they read JSON bodies, call
+/// <see cref="ProxyOperations"/> (shared with the gRPC API) and write JSON answers.</summary>
+internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> logger)
 {
-    private readonly NodeRegistry _registry;
-    private readonly ProxyRequests _parse;
-    private readonly BusHost _busHost;
-    private readonly MessagingOptions _messaging;
-    private readonly byte[]? _adminTokenHash;
+    public ILogger Logger { get; } = logger;
 
-    public ProxyApi(NodeRegistry registry, BusHost busHost, NodesOptions nodes, MessagingOptions messaging, SecurityOptions security, ILogger<ProxyApi> logger)
-    {
-        _registry = registry;
-        _busHost = busHost;
-        _messaging = messaging;
-        _parse = new ProxyRequests(nodes, messaging);
-        Logger = logger;
-        MaxBodyBytes = nodes.MaxBodyBytes > 0 ? nodes.MaxBodyBytes : messaging.MaxPayloadBytes + EnvelopeAllowance;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
-    }
+    public int MaxBodyBytes => operations.MaxBodyBytes;
 
     /// <summary>Room for the fields around a message of the largest allowed size.</summary>
-    public const int EnvelopeAllowance = 64 * 1024;
-
-    public ILogger Logger { get; }
-
-    public int MaxBodyBytes { get; }
+    public const int EnvelopeAllowance = ProxyOperations.EnvelopeAllowance;
 
     // ---------------------------------------------------------------- /nodes
 
     /// <summary><c>POST /nodes</c> → <c>{id, status, token}</c>.</summary>
     public async Task RegisterAsync(HttpContext context)
     {
-        Registration registration;
+        NodeRecord record;
+        string token;
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
-            registration = _parse.Registration(body.RootElement);
+            (record, token) = await operations.RegisterAsync(body.RootElement, stream: null, context.RequestAborted);
         }
 
-        var (record, token) = await _registry.RegisterAsync(registration, context.RequestAborted);
         await WriteAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteString("id", record.Id);
@@ -67,7 +43,7 @@ internal sealed class ProxyApi
     /// <summary><c>GET /nodes/:id</c> → <c>{id, port, health_check, slots, services, status}</c>.</summary>
     public Task GetNodeAsync(HttpContext context, string id)
     {
-        var record = Authorize(context, id).Record;
+        var record = operations.Authorize(context.Request, id).Record;
         return WriteAsync(context, StatusCodes.Status200OK, w =>
         {
             w.WriteString("id", record.Id);
@@ -87,45 +63,35 @@ internal sealed class ProxyApi
     /// <summary><c>DELETE /nodes/:id</c> → <c>{status: "ok"}</c>.</summary>
     public async Task DeleteNodeAsync(HttpContext context, string id)
     {
-        await _registry.DeleteAsync(Authorize(context, id));
+        await operations.DeleteAsync(operations.Authorize(context.Request, id));
         await WriteStatusAsync(context, "ok");
     }
 
     /// <summary><c>POST /nodes/:id/slots|services</c> <c>{topic, group, path, timeout}</c> → <c>{status}</c>.</summary>
     public async Task AddSubscriptionAsync(HttpContext context, string id, bool service)
     {
-        var node = Authorize(context, id);
-        NodeSubscription subscription;
+        var node = operations.Authorize(context.Request, id);
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
-            subscription = _parse.Subscription(body.RootElement, "", service);
+            await operations.AddSubscriptionAsync(node, body.RootElement, service);
         }
 
-        await _registry.AddSubscriptionAsync(node, subscription, service);
         await WriteStatusAsync(context, "ok");
     }
 
     /// <summary><c>GET /nodes/:id/slots|services</c> → <c>{slots: [...]}</c> or <c>{services: [...]}</c>.</summary>
     public Task ListSubscriptionsAsync(HttpContext context, string id, bool service)
     {
-        var record = Authorize(context, id).Record;
+        var node = operations.Authorize(context.Request, id);
         return WriteAsync(context, StatusCodes.Status200OK, w =>
-            WriteSubscriptions(w, service ? "services" : "slots", service ? record.Services : record.Slots));
+            WriteSubscriptions(w, service ? "services" : "slots", ProxyOperations.Subscriptions(node, service)));
     }
 
     /// <summary><c>DELETE /nodes/:id/slots|services?topic=&amp;path=</c> → <c>{status}</c>.</summary>
     public async Task RemoveSubscriptionsAsync(HttpContext context, string id, bool service)
     {
-        var node = Authorize(context, id);
-        var topic = Query(context, "topic") ?? throw TrellisException.Invalid("the query parameter topic is required: DELETE ...?topic=<topic>[&path=<path>]");
-        TopicRules.ValidatePattern(topic, _messaging.MaxTopicLength, "topic");
-        var path = Query(context, "path");
-        if (path is not null)
-        {
-            JsonFields.CallbackPath(path, "path");
-        }
-
-        await _registry.RemoveSubscriptionsAsync(node, service, topic, path);
+        var node = operations.Authorize(context.Request, id);
+        await operations.RemoveSubscriptionsAsync(node, service, Query(context, "topic"), Query(context, "path"));
         await WriteStatusAsync(context, "ok");
     }
 
@@ -134,17 +100,12 @@ internal sealed class ProxyApi
     /// <summary><c>POST /request/:id</c> <c>{topic | composition, message, timeout}</c> → <c>{messages, code, length}</c>, HTTP status = code.</summary>
     public async Task RequestAsync(HttpContext context, string id)
     {
-        Authorize(context, id);
-        PublishRequest request;
+        operations.Authorize(context.Request, id);
+        Core.Compositions.CompositionResult result;
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
-            request = _parse.Request(body.RootElement);
+            result = await operations.RequestAsync(body.RootElement, context.RequestAborted);
         }
-
-        var bus = await _busHost.Started;
-        var result = request.Topic is { } topic
-            ? new CompositionResult([await bus.RequestAsync(topic, request.Message, request.Timeout, context.RequestAborted)])
-            : await bus.ExecuteAsync(request.Composition!, request.Message, request.Timeout, context.RequestAborted);
 
         var code = result.Code;
         await WriteAsync(context, code is >= 100 and <= 599 ? code : StatusCodes.Status500InternalServerError, w =>
@@ -168,77 +129,16 @@ internal sealed class ProxyApi
     /// <summary><c>POST /signal/:id</c> <c>{topic, message}</c> → <c>{status: "ok"}</c>; 503 when a slot's queue is full.</summary>
     public async Task SignalAsync(HttpContext context, string id)
     {
-        Authorize(context, id);
-        (string Topic, JsonPayload Message) signal;
+        operations.Authorize(context.Request, id);
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
-            signal = _parse.Signal(body.RootElement);
-        }
-
-        var bus = await _busHost.Started;
-        var status = await bus.SignalAsync(signal.Topic, signal.Message, context.RequestAborted);
-        if (status == PublishStatus.QueueFull)
-        {
-            throw new TrellisException(ErrorKind.Unavailable, $"a slot's queue for '{signal.Topic}' is full; try again later");
+            await operations.SignalAsync(body.RootElement, context.RequestAborted);
         }
 
         await WriteStatusAsync(context, "ok");
     }
 
-    // ---------------------------------------------------------------- auth
-
-    /// <summary>The node <paramref name="id"/>, if the bearer token is that node's or the admin token.</summary>
-    private LiveNode Authorize(HttpContext context, string id)
-    {
-        var token = BearerToken(context.Request);
-        if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
-        {
-            return (NodeCredentials.IsWellFormedId(id) ? _registry.Find(id) : null)
-                ?? throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
-        }
-
-        var owner = _registry.NodeIdForToken(token)
-            ?? throw ApiException.Unauthenticated("the bearer token is not valid: it is unknown, or its node was deleted", "invalid_token");
-        if (!string.Equals(owner, id, StringComparison.Ordinal))
-        {
-            throw new TrellisException(ErrorKind.PermissionDenied, "this token belongs to another node: a node may only manage itself and publish as itself");
-        }
-
-        return _registry.Find(id) ?? throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
-    }
-
-    private static string NotFoundMessage(string id) => NodeCredentials.IsWellFormedId(id)
-        ? $"no node with id {id}"
-        : $"no node with id {JsonFields.Quote(id)} (node ids are 32 lowercase hex characters)";
-
-    internal static string BearerToken(HttpRequest request)
-    {
-        var values = request.Headers.Authorization;
-        if (values.Count == 0)
-        {
-            throw ApiException.Unauthenticated("Authorization: Bearer <token> is required (the token returned by POST /nodes, or the admin token)");
-        }
-
-        if (values.Count > 1)
-        {
-            throw ApiException.Unauthenticated("send one Authorization header", "invalid_request");
-        }
-
-        var header = values[0] ?? "";
-        const string Scheme = "Bearer ";
-        if (!header.StartsWith(Scheme, StringComparison.OrdinalIgnoreCase))
-        {
-            throw ApiException.Unauthenticated("the Authorization header must use the Bearer scheme: Authorization: Bearer <token>", "invalid_request");
-        }
-
-        var token = header.AsSpan(Scheme.Length).Trim();
-        if (token.IsEmpty || token.Length > 512 || token.ContainsAny(' ', '\t'))
-        {
-            throw ApiException.Unauthenticated("the bearer token is empty or malformed", "invalid_token");
-        }
-
-        return token.ToString();
-    }
+    internal static string BearerToken(HttpRequest request) => ProxyOperations.BearerToken(request.Headers.Authorization);
 
     private static string? Query(HttpContext context, string name)
     {

@@ -31,6 +31,7 @@ public static class ProxyRegistration
         services.AddSingleton(security);
         services.AddSingleton<INodeStore>(_ => inMemory ? new InMemoryNodeStore() : SqliteNodeStore.Open(path));
         services.AddSingleton<NodeRegistry>();
+        services.AddSingleton<ProxyOperations>();
         services.AddSingleton<ProxyApi>();
         services.AddHostedService<ProxyHost>();
         return services;

@@ -22,6 +22,9 @@ public sealed record NodeRecord(
     /// <summary>The health path when registration names none (as in the Gilmour proxy).</summary>
     public const string DefaultHealthCheck = "/health";
 
+    /// <summary>A node served by a gRPC Connect stream rather than an HTTP server: it has no port and no health check.</summary>
+    public bool IsStreamNode => Port == 0;
+
     /// <summary>How many subscriptions (slots and services) the node holds.</summary>
     public int SubscriptionCount => Slots.Count + Services.Count;
 }

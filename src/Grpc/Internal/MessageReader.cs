@@ -6,7 +6,10 @@ using Trellis.Grpc.Framing;
 namespace Trellis.Grpc.Internal;
 
 /// <summary>Reads length-prefixed messages from a pipe and parses them without copying uncompressed payloads.</summary>
-internal sealed class MessageReader(PipeReader reader, long maxMessageSize, string? encoding)
+/// <remarks><paramref name="malformed"/> is the status for input that cannot be framed, inflated or parsed: a server
+/// answers INVALID_ARGUMENT (the client sent it, so the client must fix it), a client reports INTERNAL (its server broke
+/// the protocol), as grpc-dotnet's client does.</remarks>
+internal sealed class MessageReader(PipeReader reader, long maxMessageSize, string? encoding, StatusCode malformed = StatusCode.Internal)
 {
     public const string IncompleteMessage = "Incomplete message.";
     public const string AdditionalData = "Additional data after the message received.";
@@ -55,7 +58,7 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
 
                 case FrameReadStatus.InvalidFlag:
                     reader.AdvanceTo(buffer.Start);
-                    throw new GrpcException(StatusCode.Internal, "Invalid compressed-flag byte in message prefix.");
+                    throw new GrpcException(malformed, "Invalid compressed-flag byte in message prefix.");
 
                 default:
                     if (result.IsCompleted)
@@ -67,7 +70,7 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
                             return null;
                         }
 
-                        throw new GrpcException(StatusCode.Internal, IncompleteMessage);
+                        throw new GrpcException(malformed, IncompleteMessage);
                     }
 
                     reader.AdvanceTo(buffer.Start, buffer.End);
@@ -92,7 +95,7 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
             reader.AdvanceTo(buffer.End);
             if (!buffer.IsEmpty)
             {
-                throw new GrpcException(StatusCode.Internal, AdditionalData);
+                throw new GrpcException(malformed, AdditionalData);
             }
 
             if (result.IsCompleted)
@@ -114,7 +117,7 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
         if (encoding is null || encoding == GrpcCompression.Identity)
         {
             throw new GrpcException(
-                StatusCode.Internal,
+                malformed,
                 encoding is null
                     ? "Compressed message received without a grpc-encoding header."
                     : "Compressed message received with grpc-encoding 'identity'.");
@@ -127,14 +130,14 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
         }
         catch (InvalidDataException ex)
         {
-            throw new GrpcException(new Status(StatusCode.Internal, "Failed to decompress message."), null, ex);
+            throw new GrpcException(new Status(malformed, "Failed to decompress message: " + ex.Message), null, ex);
         }
 
         using var owned = decompressed ?? throw new GrpcException(StatusCode.ResourceExhausted, MessageTooLarge);
         return ParseOrThrow(parser, new ReadOnlySequence<byte>(owned.WrittenMemory));
     }
 
-    private static T ParseOrThrow<T>(MessageParser<T> parser, in ReadOnlySequence<byte> payload)
+    private T ParseOrThrow<T>(MessageParser<T> parser, in ReadOnlySequence<byte> payload)
         where T : class, IMessage<T>
     {
         try
@@ -143,7 +146,7 @@ internal sealed class MessageReader(PipeReader reader, long maxMessageSize, stri
         }
         catch (InvalidProtocolBufferException ex)
         {
-            throw new GrpcException(new Status(StatusCode.Internal, "Failed to deserialize message."), null, ex);
+            throw new GrpcException(new Status(malformed, $"Failed to deserialize the {typeof(T).Name} message: {ex.Message}"), null, ex);
         }
     }
 }

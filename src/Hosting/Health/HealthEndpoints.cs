@@ -28,6 +28,16 @@ public static class HealthEndpoints
         return endpoints;
     }
 
+    /// <summary>What /readyz answers, as a bool: the bus is up and its transport reachable, and a silo (if any) is ready.
+    /// The gRPC health service reports the same.</summary>
+    public static async Task<bool> IsReadyAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var host = services.GetRequiredService<BusHost>();
+        var transportReady = host.Started.IsCompletedSuccessfully
+            && await host.Bus.Transport.IsHealthyAsync(cancellationToken);
+        return transportReady && SiloReadiness(services)?.Ready != false;
+    }
+
     /// <summary>The silo's part of readiness, or null in a process that hosts no silo.</summary>
     private static SiloStatusView? SiloReadiness(IServiceProvider services)
     {

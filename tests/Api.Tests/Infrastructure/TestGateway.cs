@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Trellis.Api.Grpc;
 using Trellis.Api.Hosting;
+using Trellis.Grpc.Client;
 using Trellis.Api.Proxy;
 using Trellis.Core.Nodes;
 using Trellis.TestKit;
@@ -28,7 +30,18 @@ public sealed class TestGateway : IAsyncDisposable
         Address = address;
         Logs = logs;
         Http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromSeconds(60) };
+        GrpcAddress = app.Services.GetRequiredService<TrellisListeners>().GrpcAddress;
+        if (GrpcAddress is not null)
+        {
+            Grpc = GrpcChannel.ForAddress(GrpcAddress);
+        }
     }
+
+    /// <summary>The bound gRPC (h2c) listener; null when Trellis:Grpc:Url is empty.</summary>
+    public Uri? GrpcAddress { get; }
+
+    /// <summary>A channel to <see cref="GrpcAddress"/>.</summary>
+    public GrpcChannel Grpc { get => field ?? throw new InvalidOperationException("this gateway has no gRPC listener"); }
 
     public Uri Address { get; }
 
@@ -48,6 +61,7 @@ public sealed class TestGateway : IAsyncDisposable
         var all = new Dictionary<string, string?>
         {
             ["Trellis:Http:Url"] = "http://127.0.0.1:0",
+            ["Trellis:Grpc:Url"] = "http://127.0.0.1:0",
             ["Trellis:Transport:Provider"] = "InMemory",
             ["Trellis:Nodes:HealthInterval"] = "00:00:00.2",
             ["Trellis:Nodes:HealthTimeout"] = "00:00:05",
@@ -74,8 +88,9 @@ public sealed class TestGateway : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Information);
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
-        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
-        return new TestGateway(app, new Uri(addresses.First()), logs);
+        var http = app.Services.GetRequiredService<TrellisListeners>().HttpAddress
+            ?? new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return new TestGateway(app, http, logs);
     }
 
     // ---------------------------------------------------------------- requests shaped like curl's
@@ -152,6 +167,7 @@ public sealed class TestGateway : IAsyncDisposable
         }
 
         Http.Dispose();
+        (GrpcAddress is null ? null : Grpc)?.Dispose();
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
         var unexpected = Logs.Errors.Where(e => !ExpectedErrors.Exists(e.Contains)).ToArray();

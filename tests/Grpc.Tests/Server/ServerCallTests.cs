@@ -212,13 +212,13 @@ public sealed class ServerCallTests(ServerFixture fixture) : IClassFixture<Serve
     }
 
     [Fact]
-    public async Task Unary_with_additional_data_after_the_message_is_internal()
+    public async Task Unary_with_additional_data_after_the_message_is_invalid_argument()
     {
         var one = RawGrpc.Frame(new TestRequest { Message = "a" });
         var request = RawGrpc.Request(TesterService.Unary.FullName, [.. one, .. one]);
         using var response = await Host.RawHttp2.SendAsync(request, Ct);
         var (status, message, _, _) = await RawGrpc.ReadStatusAsync(response, Ct);
-        Assert.Equal(13, status);
+        Assert.Equal(3, status);
         Assert.Equal("Additional data after the message received.", Trellis.Grpc.Framing.PercentEncoding.Decode(message!));
     }
 
@@ -226,13 +226,13 @@ public sealed class ServerCallTests(ServerFixture fixture) : IClassFixture<Serve
     [InlineData(0)]
     [InlineData(3)]
     [InlineData(7)]
-    public async Task Unary_with_end_of_stream_before_a_full_message_is_internal(int bytesSent)
+    public async Task Unary_with_end_of_stream_before_a_full_message_is_invalid_argument(int bytesSent)
     {
         var frame = RawGrpc.Frame(new TestRequest { Message = "truncated" });
         var request = RawGrpc.Request(TesterService.Unary.FullName, frame[..bytesSent]);
         using var response = await Host.RawHttp2.SendAsync(request, Ct);
         var (status, message, _, _) = await RawGrpc.ReadStatusAsync(response, Ct);
-        Assert.Equal(13, status);
+        Assert.Equal(3, status);
         Assert.Equal("Incomplete message.", message);
     }
 

@@ -22,6 +22,15 @@ internal sealed class LiveNode(NodeRecord record)
     /// <summary>The subscriptions live on the bus now (under <see cref="Gate"/>).</summary>
     public List<ActiveSubscription> Active { get; } = [];
 
+    /// <summary>The Connect stream that serves the node now, if any (set under <see cref="Gate"/>, read by deliveries).</summary>
+    public NodeStream? Stream
+    {
+        get => Volatile.Read(ref _stream);
+        set => Volatile.Write(ref _stream, value);
+    }
+
+    private NodeStream? _stream;
+
     /// <summary>Set under <see cref="Gate"/> once the node is deleted; later changes are refused.</summary>
     public bool Deleted { get; set; }
 

@@ -23,13 +23,28 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
     private static readonly string[] RequestFields = ["topic", "composition", "message", "timeout"];
     private static readonly string[] SignalFields = ["topic", "message"];
 
-    public Registration Registration(JsonElement body)
+    /// <summary>A <c>POST /nodes</c> body; a <paramref name="streamNode"/> is served by its gRPC stream, so it has no port,
+    /// host or health check, and its subscriptions need no path.</summary>
+    public Registration Registration(JsonElement body, bool streamNode = false)
     {
         var fields = JsonFields.Fields(body, "", RegistrationFields);
-        var port = JsonFields.RequirePort(fields, "port");
-        var health = JsonFields.OptionalString(fields, "health_check", "health_check") is { } given
-            ? JsonFields.CallbackPath(given, "health_check")
-            : NodeRecord.DefaultHealthCheck;
+        if (streamNode)
+        {
+            foreach (var name in (ReadOnlySpan<string>)["port", "health_check", "host"])
+            {
+                if (fields.TryGetValue(name, out var value) && value.ValueKind != JsonValueKind.Null)
+                {
+                    throw TrellisException.Invalid($"{name} must not be set when registering on a Connect stream: the gateway sends a stream node its calls on the stream, and the stream is its health check");
+                }
+            }
+        }
+
+        var port = streamNode ? 0 : JsonFields.RequirePort(fields, "port");
+        var health = streamNode
+            ? ""
+            : JsonFields.OptionalString(fields, "health_check", "health_check") is { } given
+                ? JsonFields.CallbackPath(given, "health_check")
+                : NodeRecord.DefaultHealthCheck;
         var host = JsonFields.OptionalString(fields, "host", "host") ?? NodeRecord.LoopbackHost;
         if (!nodes.IsAllowedHost(host))
         {
@@ -47,14 +62,14 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
         var i = 0;
         foreach (var item in slotItems)
         {
-            slots.Add(Subscription(item, $"slots[{i++}]", service: false));
+            slots.Add(Subscription(item, $"slots[{i++}]", service: false, pathOptional: streamNode));
         }
 
         var services = new List<NodeSubscription>(serviceCount);
         i = 0;
         foreach (var item in serviceItems)
         {
-            services.Add(Subscription(item, $"services[{i++}]", service: true));
+            services.Add(Subscription(item, $"services[{i++}]", service: true, pathOptional: streamNode));
         }
 
         CheckDuplicates(slots, "slots", service: false);
@@ -62,8 +77,9 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
         return new Registration(host, port, health, slots, services);
     }
 
-    /// <summary>One slot or service: <c>{topic, group, path, timeout}</c>; <paramref name="where"/> prefixes field names ("" for a whole body).</summary>
-    public NodeSubscription Subscription(JsonElement item, string where, bool service)
+    /// <summary>One slot or service: <c>{topic, group, path, timeout}</c>; <paramref name="where"/> prefixes field names ("" for a whole body).
+    /// A stream node's subscriptions may leave the path out (<paramref name="pathOptional"/>): it is then "".</summary>
+    public NodeSubscription Subscription(JsonElement item, string where, bool service, bool pathOptional = false)
     {
         if (item.ValueKind != JsonValueKind.Object)
         {
@@ -80,7 +96,9 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
         TopicRules.ValidateGroup(group, required: service, groupField);
 
         var pathField = JsonFields.Field(where, "path");
-        var path = JsonFields.CallbackPath(JsonFields.RequireString(fields, "path", pathField), pathField);
+        var path = pathOptional && JsonFields.OptionalString(fields, "path", pathField) is null or ""
+            ? ""
+            : JsonFields.CallbackPath(JsonFields.RequireString(fields, "path", pathField), pathField);
         var timeout = JsonFields.OptionalTimeout(fields, "timeout", JsonFields.Field(where, "timeout"), messaging.MaxTimeout) ?? messaging.DefaultHandlerTimeout;
         return new NodeSubscription(topic, group is { Length: > 0 } ? group : null, path, timeout);
     }

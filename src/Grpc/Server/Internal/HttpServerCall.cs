@@ -80,7 +80,7 @@ internal sealed class HttpServerCall : ServerCallContext, IDisposable
             return false;
         }
 
-        Reader = new MessageReader(request.BodyReader, _runtime.Options.MaxReceiveMessageSize, encoding);
+        Reader = new MessageReader(request.BodyReader, _runtime.Options.MaxReceiveMessageSize, encoding, StatusCode.InvalidArgument);
 
         var algorithm = _runtime.Options.ResponseCompressionAlgorithm;
         if (algorithm is not null && algorithm != GrpcCompression.Identity
