@@ -2,6 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
 using Trellis.Contracts.V1;
 using Trellis.Core.Apps;
 using Trellis.Core.Errors;
@@ -84,7 +85,7 @@ internal static class AppsGrpcService
         }
         catch (TrellisException e)
         {
-            throw Status(e);
+            throw Status(e, api, context);
         }
     }
 
@@ -133,7 +134,7 @@ internal static class AppsGrpcService
         }
         catch (TrellisException e)
         {
-            throw Status(e);
+            throw Status(e, api, context);
         }
     }
 
@@ -182,8 +183,18 @@ internal static class AppsGrpcService
         return new GrpcException(code, AppsApi.NackText(reply), trailers);
     }
 
-    /// <summary>Our error kinds are numbered as gRPC status codes.</summary>
-    private static GrpcException Status(TrellisException e) => new((StatusCode)(int)e.Kind, e.Message);
+    /// <summary>Our error kinds are numbered as gRPC status codes; the server's own faults are logged and answered without
+    /// their text.</summary>
+    private static GrpcException Status(TrellisException e, AppsApi api, ServerCallContext context)
+    {
+        if (e.Kind is ErrorKind.Unknown or ErrorKind.Internal)
+        {
+            api.Logger.LogError(e, "gRPC {Method} failed unexpectedly", context.Method);
+            return new GrpcException(StatusCode.Internal, "The server failed to handle the request; see its log.");
+        }
+
+        return new GrpcException((StatusCode)(int)e.Kind, e.Message);
+    }
 
     private static string Required(string value, string name) =>
         value.Length > 0 ? value : throw TrellisException.Invalid($"'{name}' is required");
