@@ -66,8 +66,15 @@ internal sealed class AppsApi
             return;
         }
 
-        var info = reply.Data.ToJsonElement();
-        await AppsJson.WriteAsync(context, StatusCodes.Status200OK, w =>
+        var info = WithWatchers(reply.Data.ToJsonElement());
+        await AppsJson.WriteAsync(context, StatusCodes.Status200OK, info.WriteTo);
+    }
+
+    /// <summary>An app's info with <c>watchers</c>, the number of its subscribers, added.</summary>
+    internal static JsonElement WithWatchers(JsonElement info)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             foreach (var property in info.EnumerateObject())
@@ -77,7 +84,9 @@ internal sealed class AppsApi
 
             w.WriteNumber("watchers", info.TryGetProperty("subscribers", out var s) && s.ValueKind == JsonValueKind.Array ? s.GetArrayLength() : 0);
             w.WriteEndObject();
-        });
+        }
+
+        return JsonSerializer.Deserialize<JsonElement>(buffer.ToArray());
     }
 
     /// <summary><c>DELETE /apps/{app}</c>: kills the app and its children.</summary>
@@ -122,19 +131,10 @@ internal sealed class AppsApi
         Authorize(context);
         AppPath.Validate(app);
         using var body = await RequestBodies.ReadObjectAsync(context, _options.MaxBodyBytes);
-        var subscriber = Text(body.RootElement, "subscriber", required: true)!;
-        if (subscriber.Length is 0 or > 64 || !subscriber.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-        {
-            throw TrellisException.Invalid("subscriber must be the id from the watch-ack event (1 to 64 characters of A-Z, a-z, 0-9, '-', '_')");
-        }
-
+        var subscriber = ValidateSubscriber(Text(body.RootElement, "subscriber", required: true)!);
         var path = AppPath.ValidateSubscriptionPath(Text(body.RootElement, "path") ?? "/");
         var reply = await (await ClientAsync()).LeaveAsync(app, path, subscriber, context.RequestAborted);
-        if (_watches.TryGetValue(subscriber, out var stream))
-        {
-            await stream.CancelAsync();
-        }
-
+        await EndWatchStreamAsync(subscriber);
         await ReplyAsync(context, reply);
     }
 
@@ -144,12 +144,7 @@ internal sealed class AppsApi
         Authorize(context);
         AppPath.Validate(app);
         var path = AppPath.ValidateSubscriptionPath(context.Request.Query.TryGetValue("path", out var p) && p.Count == 1 ? p[0] : "/");
-        if (Interlocked.Increment(ref _watchCount) > _options.MaxWatches)
-        {
-            Interlocked.Decrement(ref _watchCount);
-            throw ApiException.QuotaExceeded($"this process has {_options.MaxWatches} watches open already (Trellis:Apps:MaxWatches); try again later");
-        }
-
+        ReserveWatch();
         try
         {
             AppWatch watch;
@@ -165,30 +160,57 @@ internal sealed class AppsApi
 
             await using (watch)
             {
-                using var stream = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-                _watches[watch.Subscriber] = stream;
-                try
-                {
-                    await new WatchStream(context.Response, watch, _options.KeepAliveInterval).RunAsync(stream.Token);
-                }
-                finally
-                {
-                    _watches.TryRemove(watch.Subscriber, out _);
-                }
+                await StreamWatchAsync(watch, context.RequestAborted, token => new WatchStream(context.Response, watch, _options.KeepAliveInterval).RunAsync(token));
             }
         }
         finally
         {
+            ReleaseWatch();
+        }
+    }
+
+    /// <summary>Takes one of this process's <see cref="AppsOptions.MaxWatches"/> watch streams; pair with <see cref="ReleaseWatch"/>.</summary>
+    internal void ReserveWatch()
+    {
+        if (Interlocked.Increment(ref _watchCount) > _options.MaxWatches)
+        {
             Interlocked.Decrement(ref _watchCount);
+            throw ApiException.QuotaExceeded($"this process has {_options.MaxWatches} watches open already (Trellis:Apps:MaxWatches); try again later");
+        }
+    }
+
+    internal void ReleaseWatch() => Interlocked.Decrement(ref _watchCount);
+
+    /// <summary>Runs <paramref name="stream"/> with a token that also fires when the watch is left through this process.</summary>
+    internal async Task StreamWatchAsync(AppWatch watch, CancellationToken aborted, Func<CancellationToken, Task> stream)
+    {
+        using var left = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        _watches[watch.Subscriber] = left;
+        try
+        {
+            await stream(left.Token);
+        }
+        finally
+        {
+            _watches.TryRemove(watch.Subscriber, out _);
+        }
+    }
+
+    /// <summary>Ends the watch stream of <paramref name="subscriber"/> if it is open in this process.</summary>
+    internal async Task EndWatchStreamAsync(string subscriber)
+    {
+        if (_watches.TryGetValue(subscriber, out var stream))
+        {
+            await stream.CancelAsync();
         }
     }
 
     // ---------------------------------------------------------------- helpers
 
-    private async Task<AppClient> ClientAsync() => new(_grains, await _busHost.Started);
+    internal async Task<AppClient> ClientAsync() => new(_grains, await _busHost.Started);
 
     /// <summary>Any request needs a bearer token: the admin token or the token of a registered node.</summary>
-    private void Authorize(HttpContext context)
+    internal void Authorize(HttpContext context)
     {
         var token = ProxyApi.BearerToken(context.Request);
         if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
@@ -217,6 +239,11 @@ internal sealed class AppsApi
         using var body = await RequestBodies.ReadObjectAsync(context, _options.MaxBodyBytes);
         return Text(body.RootElement, "path");
     }
+
+    internal static string ValidateSubscriber(string subscriber) =>
+        subscriber.Length is > 0 and <= 64 && subscriber.All(static c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')
+            ? subscriber
+            : throw TrellisException.Invalid("subscriber must be the id from the watch-ack event (1 to 64 characters of A-Z, a-z, 0-9, '-', '_')");
 
     /// <summary>Answers with the app's reply: 200 with its data, or its status with <c>{nack: "..."}</c>.</summary>
     private static Task ReplyAsync(HttpContext context, Message reply, bool created = false)
@@ -248,7 +275,7 @@ internal sealed class AppsApi
 
     /// <summary>An app's reply code as an HTTP status: client errors and unavailability pass through, a failed agent is a
     /// bad gateway (the agent, not the gateway, failed), never a 500.</summary>
-    private static int HttpStatus(int code) => code switch
+    internal static int HttpStatus(int code) => code switch
     {
         >= 400 and < 499 => code,
         Codes.RequestTimeout or Codes.HandlerTimeout => StatusCodes.Status504GatewayTimeout,
@@ -256,7 +283,7 @@ internal sealed class AppsApi
         _ => StatusCodes.Status502BadGateway,
     };
 
-    private static string NackText(Message reply)
+    internal static string NackText(Message reply)
     {
         if (reply.Data.IsNull)
         {
@@ -273,7 +300,7 @@ internal sealed class AppsApi
         };
     }
 
-    private static string MessageId(string id) =>
+    internal static string MessageId(string id) =>
         id.Length is > 0 and <= 100 && id.All(static c => c is > ' ' and <= '~')
             ? $"http/{id}"
             : throw TrellisException.Invalid("id must be 1 to 100 printable ASCII characters without spaces");

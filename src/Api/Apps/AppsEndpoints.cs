@@ -4,11 +4,13 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Trellis.Api.Errors;
+using Trellis.Grpc.Server;
 using Trellis.Hosting.Configuration;
 
 namespace Trellis.Api.Apps;
 
-/// <summary>Registers and maps the apps HTTP API: /apps, /apps/{app}, /apps/{app}:{poke|peek|wipe|watch|leave}.</summary>
+/// <summary>Registers and maps the apps API: over HTTP /apps, /apps/{app}, /apps/{app}:{poke|peek|wipe|watch|leave}, and the gRPC
+/// service trellis.v1.Apps.</summary>
 public static class AppsEndpoints
 {
     /// <summary>Adds the apps API's services; call after <c>AddTrellisProxy</c> and <c>AddTrellisGrains</c>.</summary>
@@ -34,6 +36,7 @@ public static class AppsEndpoints
             ("leave", "POST") => api.LeaveAsync(c, app),
             _ => null,
         }, null));
+        endpoints.MapGrpcService(AppsGrpcService.Create(endpoints.ServiceProvider.GetRequiredService<AppsApi>()));
         return endpoints;
     }
 
