@@ -32,13 +32,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
     private const int Shards = 32;
     private const int Apps = 1_000;
     private const int Workers = 32;
-    private static readonly TimeSpan PokeFor = TimeSpan.FromSeconds(80);
+    private const int Kills = 9;
     private static readonly TimeSpan QuietAtEnd = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan GiveUpAfter = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan FailoverLimit = TimeSpan.FromSeconds(10);
 
-    [Fact]
+    /// <summary>About 100 s when it passes; the timeout turns a hang into a failure well before test.sh's hang limit.</summary>
+    [Fact(Timeout = 240_000)]
     public async Task Acked_pokes_survive_silos_killed_and_restarted()
     {
         var rabbit = Required("TRELLIS_TEST_RABBITMQ");
@@ -128,28 +129,37 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 await driver.UntilOkAsync("/apps", new { app, agent = "counter", id = $"create-{app}" }));
             output.WriteLine($"{Apps} apps created after {total.Elapsed.TotalSeconds:F1} s");
 
-            // Poke for a while; meanwhile kill a silo and start it again every 5 to 8 s, then leave the cluster alone
-            // for the last seconds so every failover can be measured.
-            using var stopPokes = new CancellationTokenSource(PokeFor);
+            // Poke while a silo is killed and started again every 5 to 8 s, then leave the cluster alone for a while so the
+            // last failover can be measured, then stop poking.
+            using var stopPokes = new CancellationTokenSource();
             var pokeClock = Stopwatch.StartNew();
             var chaos = Task.Run(async () =>
             {
-                var random = new Random(7);
-                for (var next = 0; ; next++)
+                try
                 {
-                    var wait = TimeSpan.FromMilliseconds(random.Next(5_000, 8_001));
-                    if (pokeClock.Elapsed + wait > PokeFor - QuietAtEnd)
+                    var random = new Random(7);
+                    var at = TimeSpan.Zero;
+                    for (var next = 0; next < Kills; next++)
                     {
-                        return;
+                        at += TimeSpan.FromMilliseconds(random.Next(5_000, 8_001));
+                        if (at > pokeClock.Elapsed)
+                        {
+                            await Task.Delay(at - pokeClock.Elapsed);
+                        }
+
+                        var slot = next % Silos;
+                        var victim = live[slot];
+                        var held = await leases.HeldByAsync(victim.Name);
+                        victim.Kill();
+                        kills.Add(new Kill(victim.Name, held, victim.KilledAt!.Value.ToUnixTimeMilliseconds()));
+                        StartSilo(slot);
                     }
 
-                    await Task.Delay(wait);
-                    var slot = next % Silos;
-                    var victim = live[slot];
-                    var held = await leases.HeldByAsync(victim.Name);
-                    victim.Kill();
-                    kills.Add(new Kill(victim.Name, held, victim.KilledAt!.Value.ToUnixTimeMilliseconds()));
-                    StartSilo(slot);
+                    await Task.Delay(QuietAtEnd);
+                }
+                finally
+                {
+                    await stopPokes.CancelAsync();
                 }
             });
 
@@ -226,7 +236,6 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 output.WriteLine("  " + v);
             }
 
-            Assert.True(kills.Count >= 8, $"expected at least 8 kills, made {kills.Count}");
             Assert.True(acked > Apps, $"only {acked} pokes acked");
             Assert.True(mismatches.IsEmpty, $"{mismatches.Count} apps whose counter is not their number of acked pokes, e.g. {mismatches.FirstOrDefault()}");
             Assert.True(report.Violations.Count == 0, $"{report.Violations.Count} violations of single activation, e.g. {report.Violations.FirstOrDefault()}");
