@@ -67,7 +67,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
             ["Trellis:Grains:LeaseTtl"] = "00:00:03",
             ["Trellis:Grains:RenewInterval"] = "00:00:01",
             ["Trellis:Grains:BalanceInterval"] = "00:00:00.500",
-            ["Trellis:Grains:SiloDeadAfter"] = "00:00:03",
+            // Left at its default (10 s), far above the lease: failover must follow lease expiry, not death detection.
+            ["Trellis:Grains:SiloDeadAfter"] = "00:00:10",
             ["Trellis:Grains:CallTimeout"] = "00:00:05",
             ["Logging:LogLevel:Default"] = "Information",
             ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",

@@ -20,9 +20,9 @@ public readonly record struct ActivationEvent(GrainId Grain, string SiloId, long
 /// <remarks>
 /// <para>Every <see cref="GrainsOptions.BalanceInterval"/> the silo heartbeats into the membership table, renews its
 /// leases, and compares what it holds with its fair share (shards ÷ live silos, rounded up): it takes free or expired
-/// shards when under, and hands shards over when over. A silo with a lease that expired unreleased has stopped renewing
-/// (it died, or lost the store) and no longer counts as live, so its shards move when its leases expire rather than
-/// when it is declared dead. Taking a shard starts the only consumer of its durable queue;
+/// shards when under, and hands shards over when over. A silo counts as live only while its heartbeat is younger than a
+/// lease: one silent for longer holds no lease any more, so its shards move when its leases expire rather than when it
+/// is declared dead. Taking a shard starts the only consumer of its durable queue;
 /// losing one (a renewal that fails, a fenced write) stops it at once and drops its activations without running them
 /// further. A silo that dies simply stops renewing: its leases expire and the others take its shards, receiving the
 /// messages it had not acknowledged.</para>
@@ -365,18 +365,10 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         await StartMissingConsumersAsync(cancellationToken).ConfigureAwait(false);
 
         var members = await _store.Membership.ReadAllAsync(cancellationToken).ConfigureAwait(false);
-        var leases = await _store.Leases.ReadAllAsync(cancellationToken).ConfigureAwait(false);
-        // Owners of leases that expired without being released stopped renewing: a killed silo keeps its heartbeat
-        // fresh for SiloDeadAfter, and counting it until then would leave its shards with nobody under its share.
-        var stalled = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var lease in leases.Leases)
-        {
-            if (lease.Owner.Length > 0 && !lease.IsHeldAt(leases.Now) && lease.Owner != SiloId)
-            {
-                stalled.Add(lease.Owner);
-            }
-        }
-
+        // Leases are renewed right after the heartbeat in this loop, so a silo silent for a lease's time to live holds
+        // none and serves nothing. It is not declared dead yet (it may only be paused), but counting it for the share
+        // would leave its expired shards to nobody until SiloDeadAfter: every other silo would already be at its share.
+        var serving = Options.LeaseTtl < Options.SiloDeadAfter ? Options.LeaseTtl : Options.SiloDeadAfter;
         var live = 0;
         foreach (var silo in members.Silos)
         {
@@ -385,9 +377,10 @@ public sealed partial class SiloRuntime : IAsyncDisposable
                 continue;
             }
 
-            if (members.Now - silo.LastHeartbeat < Options.SiloDeadAfter)
+            var silent = members.Now - silo.LastHeartbeat;
+            if (silent < Options.SiloDeadAfter)
             {
-                live += (silo.Status is SiloStatus.Joining or SiloStatus.Active) && !stalled.Contains(silo.SiloId) ? 1 : 0;
+                live += (silo.Status is SiloStatus.Joining or SiloStatus.Active) && silent < serving ? 1 : 0;
             }
             else if (silo.SiloId != SiloId)
             {
@@ -400,7 +393,7 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         var held = OwnedShards.Count;
         if (held < share)
         {
-            await TakeFreeShardsAsync(share - held, leases, cancellationToken).ConfigureAwait(false);
+            await TakeFreeShardsAsync(share - held, cancellationToken).ConfigureAwait(false);
         }
         else if (held > share)
         {
@@ -462,8 +455,9 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         }
     }
 
-    private async Task TakeFreeShardsAsync(int wanted, LeaseSnapshot leases, CancellationToken cancellationToken)
+    private async Task TakeFreeShardsAsync(int wanted, CancellationToken cancellationToken)
     {
+        var leases = await _store.Leases.ReadAllAsync(cancellationToken).ConfigureAwait(false);
         var held = new bool[Options.Shards];
         foreach (var lease in leases.Leases)
         {
