@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -22,7 +21,7 @@ namespace Trellis.Chaos.Tests;
 /// <item>no app was ever live on two silos at once (see <see cref="ActivationHistory"/> for what that means exactly);</item>
 /// <item>every failover takes under 10 s. A kill's failover time is measured end to end: for each shard the killed
 /// silo held when it died, the time from the kill (the process seen gone) to the first acknowledgement of a poke to
-/// an app of that shard whose attempt was sent after the kill (so no live process but a new owner can have served it);
+/// an app of that shard whose attempt was sent after the kill (so only a new owner of the shard can have served it);
 /// the kill's failover is the largest of these.</item>
 /// </list>
 /// </remarks>
@@ -134,6 +133,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             // last failover can be measured, then stop poking.
             using var stopPokes = new CancellationTokenSource();
             var pokeClock = Stopwatch.StartNew();
+            var (attemptsBefore, retriesBefore) = (driver.Attempts, driver.Retries);
             var chaos = Task.Run(async () =>
             {
                 try
@@ -184,6 +184,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             await chaos;
             await Task.WhenAll(workers);
             var pokeSeconds = pokeClock.Elapsed.TotalSeconds;
+            var (pokeAttempts, pokeRetries) = (driver.Attempts - attemptsBefore, driver.Retries - retriesBefore);
             await WaitForAsync(async () => await leases.OwnedAsync() == Shards, TimeSpan.FromSeconds(30), "settle: every shard leased", Shards, leases.OwnedAsync);
 
             // (1) Every counter equals its distinct acked pokes: none lost, none applied twice.
@@ -213,8 +214,9 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
             var acked = history.Values.Sum(h => h.Count);
             var measured = failovers.Where(f => f is not null).Select(f => f!.Value).ToList();
-            output.WriteLine($"pokes: {acked} acked ({driver.Attempts} attempts, {driver.Retries} retries: {driver.Failures}), " +
+            output.WriteLine($"pokes: {acked} sent, every one acked, in {pokeAttempts} attempts ({pokeRetries} retries); " +
                 $"{Interlocked.Read(ref duplicates)} duplicate acks absorbed, over {pokeSeconds:F1} s ({acked / pokeSeconds:F0}/s) to {Apps} apps");
+            output.WriteLine($"failed attempts of the whole run by cause: {driver.Failures}");
             output.WriteLine($"kills: {kills.Count}; max failover {(measured.Count > 0 ? $"{measured.Max().TotalSeconds:F2} s" : "n/a")}, " +
                 $"mean {(measured.Count > 0 ? $"{measured.Average(d => d.TotalSeconds):F2} s" : "n/a")}");
             for (var i = 0; i < kills.Count; i++)
