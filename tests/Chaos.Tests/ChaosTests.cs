@@ -104,6 +104,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         var history = new ConcurrentDictionary<string, ConcurrentDictionary<string, byte>>();
         var acks = new ConcurrentQueue<Ack>();
         long duplicates = 0;
+        var passed = false;
         try
         {
             for (var slot = 0; slot < Silos; slot++)
@@ -250,6 +251,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 Assert.True(failovers[i] is not { } f || f < FailoverLimit,
                     $"kill {i + 1} of {kills[i].Silo}: its shards {string.Join(",", kills[i].Shards)} served again only after {failovers[i]!.Value.TotalSeconds:F2} s");
             }
+
+            passed = true;
         }
         finally
         {
@@ -259,7 +262,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
 
             await leases.DropSchemaAsync();
-            output.WriteLine($"silo logs: {directory}");
+            if (passed)
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            else
+            {
+                output.WriteLine($"silo logs and activation logs kept in {directory}");
+            }
         }
     }
 
