@@ -20,7 +20,9 @@ public readonly record struct ActivationEvent(GrainId Grain, string SiloId, long
 /// <remarks>
 /// <para>Every <see cref="GrainsOptions.BalanceInterval"/> the silo heartbeats into the membership table, renews its
 /// leases, and compares what it holds with its fair share (shards ÷ live silos, rounded up): it takes free or expired
-/// shards when under, and hands shards over when over. Taking a shard starts the only consumer of its durable queue;
+/// shards when under, and hands shards over when over. A silo counts as live only while its heartbeat is younger than a
+/// lease: one silent for longer holds no lease any more, so its shards move when its leases expire rather than when it
+/// is declared dead. Taking a shard starts the only consumer of its durable queue;
 /// losing one (a renewal that fails, a fenced write) stops it at once and drops its activations without running them
 /// further. A silo that dies simply stops renewing: its leases expire and the others take its shards, receiving the
 /// messages it had not acknowledged.</para>
@@ -363,6 +365,10 @@ public sealed partial class SiloRuntime : IAsyncDisposable
         await StartMissingConsumersAsync(cancellationToken).ConfigureAwait(false);
 
         var members = await _store.Membership.ReadAllAsync(cancellationToken).ConfigureAwait(false);
+        // Leases are renewed right after the heartbeat in this loop, so a silo silent for a lease's time to live holds
+        // none and serves nothing. It is not declared dead yet (it may only be paused), but counting it for the share
+        // would leave its expired shards to nobody until SiloDeadAfter: every other silo would already be at its share.
+        var serving = Options.LeaseTtl < Options.SiloDeadAfter ? Options.LeaseTtl : Options.SiloDeadAfter;
         var live = 0;
         foreach (var silo in members.Silos)
         {
@@ -371,9 +377,10 @@ public sealed partial class SiloRuntime : IAsyncDisposable
                 continue;
             }
 
-            if (members.Now - silo.LastHeartbeat < Options.SiloDeadAfter)
+            var silent = members.Now - silo.LastHeartbeat;
+            if (silent < Options.SiloDeadAfter)
             {
-                live += silo.Status is SiloStatus.Joining or SiloStatus.Active ? 1 : 0;
+                live += (silo.Status is SiloStatus.Joining or SiloStatus.Active) && silent < serving ? 1 : 0;
             }
             else if (silo.SiloId != SiloId)
             {

@@ -1,0 +1,205 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+
+namespace Trellis.Chaos.Tests;
+
+/// <summary>One incarnation of a silo: a <c>dotnet Trellis.Silo.dll</c> OS process with its own log and activation log.</summary>
+/// <remarks>The silo runs under a small <c>sh</c> watchdog that SIGKILLs it when the test process is gone, so a test host
+/// killed by a hang timeout leaves no silo behind. <see cref="Kill"/> SIGKILLs the silo first, then its watchdog.</remarks>
+internal sealed class SiloProcess : IDisposable
+{
+    private const string Watchdog =
+        "dotnet \"$0\" & silo=$!; echo $silo > \"$2\"; " +
+        "while kill -0 \"$1\" 2>/dev/null && kill -0 $silo 2>/dev/null; do sleep 1; done; " +
+        "kill -9 $silo 2>/dev/null; wait $silo";
+
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly string _pidFile;
+
+    private SiloProcess(string name, Process process, StreamWriter log, string activationLog, Uri url, string pidFile)
+    {
+        _pidFile = pidFile;
+        Name = name;
+        _process = process;
+        _log = log;
+        ActivationLog = activationLog;
+        Url = url;
+    }
+
+    /// <summary>The silo-name prefix of this incarnation; the runtime appends an incarnation id, so lease owners start with <c>Name-</c>.</summary>
+    public string Name { get; }
+
+    public string ActivationLog { get; }
+
+    /// <summary>The silo's HTTP listener (apps API, health).</summary>
+    public Uri Url { get; }
+
+    /// <summary>When the process was seen dead after a kill; null while it runs.</summary>
+    public DateTimeOffset? KilledAt { get; private set; }
+
+    public bool HasExited => _process.HasExited;
+
+    public static SiloProcess Start(string name, string directory, int port, IReadOnlyDictionary<string, string> settings)
+    {
+        var activationLog = Path.Combine(directory, $"{name}.activations.jsonl");
+        var pidFile = Path.Combine(directory, $"{name}.pid");
+        var url = new Uri($"http://127.0.0.1:{port}");
+        var info = new ProcessStartInfo("sh")
+        {
+            ArgumentList = { "-c", Watchdog, SiloAssembly(), Environment.ProcessId.ToString(), pidFile },
+            WorkingDirectory = directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        // The child inherits this environment, TRELLIS_TEST_RUN included.
+        foreach (var (key, value) in settings)
+        {
+            info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        info.Environment["Trellis__Grains__SiloName"] = name;
+        info.Environment["Trellis__Grains__ActivationLog"] = activationLog;
+        info.Environment["Trellis__Http__Url"] = url.ToString().TrimEnd('/');
+        // Node registrations live in SQLite even on the PostgreSQL store: one file per silo, not one shared by three.
+        info.Environment["Trellis__Storage__Sqlite__Path"] = Path.Combine(directory, $"{name}.db");
+        info.Environment["DOTNET_gcServer"] = "0";
+
+        var log = new StreamWriter(Path.Combine(directory, $"{name}.log")) { AutoFlush = true };
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Write(log, e.Data);
+        process.ErrorDataReceived += (_, e) => Write(log, e.Data is null ? null : "stderr: " + e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return new SiloProcess(name, process, log, activationLog, url, pidFile);
+    }
+
+    /// <summary>A loopback port nothing listens on now (each silo slot keeps its port across restarts).</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>SIGKILLs the silo, then its watchdog, and records when the silo was gone.</summary>
+    /// <remarks>Not <c>Process.Kill(entireProcessTree)</c>: that SIGSTOPs each process before it SIGKILLs it, and a test
+    /// process dying in between would leave a stopped silo behind.</remarks>
+    public void Kill()
+    {
+        if (KilledAt is not null)
+        {
+            return;
+        }
+
+        var silo = File.Exists(_pidFile) && int.TryParse(File.ReadAllText(_pidFile).Trim(), out var pid) ? pid : (int?)null;
+        if (silo is { } id && !_process.HasExited)
+        {
+            // The watchdog reaps a silo that died by itself only just before it exits, so while it runs the pid is the silo's.
+            Signal.Kill(id);
+        }
+
+        try
+        {
+            _process.Kill(entireProcessTree: silo is null);
+        }
+        catch (InvalidOperationException)
+        {
+            // Already exited.
+        }
+
+        _process.WaitForExit(10_000);
+        // The watchdog is gone, so the silo (a zombie at most until init reaps it) is dead when its /proc entry is.
+        for (var i = 0; silo is { } id2 && i < 200 && Signal.IsRunning(id2); i++)
+        {
+            Thread.Sleep(10);
+        }
+
+        KilledAt = DateTimeOffset.UtcNow;
+    }
+
+    public void Dispose()
+    {
+        Kill();
+        _process.WaitForExit(2_000);
+        _process.Dispose();
+        lock (_log)
+        {
+            _log.Dispose();
+        }
+    }
+
+    private static void Write(StreamWriter log, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (log)
+        {
+            try
+            {
+                log.WriteLine(line);
+            }
+            catch (ObjectDisposedException)
+            {
+                // Output after the test let go of the process.
+            }
+        }
+    }
+
+    /// <summary>The silo built beside this test (the project reference builds it in the same configuration).</summary>
+    private static string SiloAssembly()
+    {
+        var configuration = typeof(SiloProcess).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Cluster.sln")))
+        {
+            dir = dir.Parent;
+        }
+
+        if (dir is null)
+        {
+            throw new InvalidOperationException($"no Cluster.sln above {AppContext.BaseDirectory}");
+        }
+
+        var path = Path.Combine(dir.FullName, "src", "Silo", "bin", configuration, "net10.0", "Trellis.Silo.dll");
+        return File.Exists(path) ? path : throw new FileNotFoundException($"the silo is not built at {path}", path);
+    }
+
+    private static class Signal
+    {
+        public static void Kill(int pid)
+        {
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill(); // SIGKILL, this process only
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                // Already gone.
+            }
+        }
+
+        /// <summary>True while the process exists and is not a zombie.</summary>
+        public static bool IsRunning(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var state = stat[(stat.LastIndexOf(')') + 2)..];
+                return state.Length > 0 && state[0] is not ('Z' or 'X');
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        }
+    }
+}
