@@ -64,6 +64,8 @@ internal sealed class SiloProcess : IDisposable
         info.Environment["Trellis__Grains__SiloName"] = name;
         info.Environment["Trellis__Grains__ActivationLog"] = activationLog;
         info.Environment["Trellis__Http__Url"] = url.ToString().TrimEnd('/');
+        // The apps HTTP API is all the test uses; no gRPC listener, so three silos on one machine do not contend for its port.
+        info.Environment["Trellis__Grpc__Url"] = "";
         // Node registrations live in SQLite even on the PostgreSQL store: one file per silo, not one shared by three.
         info.Environment["Trellis__Storage__Sqlite__Path"] = Path.Combine(directory, $"{name}.db");
         info.Environment["DOTNET_gcServer"] = "0";
