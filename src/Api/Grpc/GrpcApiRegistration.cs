@@ -55,7 +55,9 @@ public static class GrpcApiRegistration
         builder.Services.AddSingleton(listeners);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            Listen(kestrel, http, HttpProtocols.Http1AndHttp2, o => listeners.Http = o);
+            // Without TLS there is no ALPN to choose HTTP/2 by, so the plain-HTTP listener is HTTP/1.1 (Kestrel would only warn
+            // and fall back); over https it offers both.
+            Listen(kestrel, http, http.Scheme == "https" ? HttpProtocols.Http1AndHttp2 : HttpProtocols.Http1, o => listeners.Http = o);
             if (grpc is not null)
             {
                 // h2c works only with prior knowledge: the gRPC listener speaks HTTP/2 alone (reference/grpc-wire.md §6.2.9).
