@@ -3,6 +3,7 @@ using Trellis.Api.Tests.Infrastructure;
 using Trellis.Contracts.V1;
 using Trellis.Grpc;
 using Trellis.Grpc.Client;
+using static Trellis.Api.Tests.Infrastructure.GrpcApi;
 
 namespace Trellis.Api.Tests;
 
@@ -10,66 +11,42 @@ namespace Trellis.Api.Tests;
 /// wipe, kill, a watch as a server stream, leave, and the status codes of bad calls.</summary>
 public sealed class AppsGrpcTests : IAsyncLifetime
 {
-    private static readonly Google.Protobuf.Reflection.ServiceDescriptor Service = AppsReflection.Descriptor.Services.Single(s => s.Name == "Apps");
-    internal static readonly GrpcMethod<CreateAppRequest, AppReply> CreateApp = Method<CreateAppRequest, AppReply>("CreateApp");
-    internal static readonly GrpcMethod<AppRef, AppReply> GetApp = Method<AppRef, AppReply>("GetApp");
-    internal static readonly GrpcMethod<AppRef, AppReply> KillApp = Method<AppRef, AppReply>("KillApp");
-    internal static readonly GrpcMethod<PokeRequest, AppReply> Poke = Method<PokeRequest, AppReply>("Poke");
-    internal static readonly GrpcMethod<PeekRequest, AppReply> Peek = Method<PeekRequest, AppReply>("Peek");
-    internal static readonly GrpcMethod<AppRef, AppReply> Wipe = Method<AppRef, AppReply>("Wipe");
-    internal static readonly GrpcMethod<WatchRequest, WatchEvent> Watch = Method<WatchRequest, WatchEvent>("Watch");
-    internal static readonly GrpcMethod<LeaveRequest, AppReply> Leave = Method<LeaveRequest, AppReply>("Leave");
-
     private TestGateway _gateway = null!;
-    private GrpcChannel _channel = null!;
 
-    public async ValueTask InitializeAsync()
-    {
-        _gateway = await TestGateway.StartAsync(role: "silo");
-        _channel = GrpcChannel.ForAddress(_gateway.GrpcAddress!);
-    }
+    public async ValueTask InitializeAsync() => _gateway = await TestGateway.StartAsync(role: "silo");
 
-    public async ValueTask DisposeAsync()
-    {
-        _channel.Dispose();
-        await _gateway.DisposeAsync();
-    }
+    public async ValueTask DisposeAsync() => await _gateway.DisposeAsync();
+
+    private GrpcChannel Channel => _gateway.Grpc;
 
     private static string NewApp() => $"g-{Guid.NewGuid():N}"[..20];
 
-    private static CallOptions As(string token, TimeSpan? timeout = null) => new(
-        new Metadata { { "authorization", $"Bearer {token}" } },
-        DateTimeOffset.UtcNow + (timeout ?? TimeSpan.FromSeconds(30)),
-        TestContext.Current.CancellationToken);
-
     private static CallOptions Admin => As(TestGateway.AdminToken);
-
-    private static Value Json(string json) => Value.Parser.ParseJson(json);
 
     [Fact]
     public async Task Create_poke_peek_get_wipe_and_kill()
     {
         var app = NewApp();
-        var created = await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
+        var created = await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
         Assert.True(created.Created);
-        var again = await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
+        var again = await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
         Assert.False(again.Created);
 
-        var ack = await _channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 5}""") }, Admin);
+        var ack = await Channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 5}""") }, Admin);
         Assert.True(ack.Data.StructValue.Fields["ack"].BoolValue);
 
-        var peek = await _channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
+        var peek = await Channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
         Assert.Equal(5, peek.Data.StructValue.Fields["count"].NumberValue);
 
-        var info = await _channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin);
+        var info = await Channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin);
         Assert.Equal("counter", info.Data.StructValue.Fields["agent"].StringValue);
 
-        await _channel.UnaryAsync(Wipe, new AppRef { App = app }, Admin);
-        peek = await _channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
+        await Channel.UnaryAsync(Wipe, new AppRef { App = app }, Admin);
+        peek = await Channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
         Assert.Equal(0, peek.Data.StructValue.Fields["count"].NumberValue);
 
-        await _channel.UnaryAsync(KillApp, new AppRef { App = app }, Admin);
-        var gone = await Assert.ThrowsAsync<GrpcException>(() => _channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin));
+        await Channel.UnaryAsync(KillApp, new AppRef { App = app }, Admin);
+        var gone = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin));
         Assert.Equal(StatusCode.NotFound, gone.StatusCode);
     }
 
@@ -77,14 +54,14 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task A_nack_is_failed_precondition_with_the_apps_text_and_code()
     {
         var app = NewApp();
-        await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
-        using var call = _channel.Unary(Poke, new PokeRequest { App = app, Mark = "jump", Data = Json("1") }, Admin);
+        await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
+        using var call = Channel.Unary(Poke, new PokeRequest { App = app, Mark = "jump", Data = Json("1") }, Admin);
         var nack = await Assert.ThrowsAsync<GrpcException>(() => call.ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, nack.StatusCode);
         Assert.Contains("add and reset", nack.Detail);
         Assert.Equal("400", call.GetTrailers().GetValue("trellis-app-code"));
 
-        var peek = await _channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
+        var peek = await Channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
         Assert.Equal(0, peek.Data.StructValue.Fields["count"].NumberValue);
     }
 
@@ -92,15 +69,15 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task A_poke_retried_with_its_id_is_applied_once_whichever_api_retries_it()
     {
         var app = NewApp();
-        await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
+        await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
         for (var i = 0; i < 3; i++)
         {
-            await _channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 2}"""), Id = "retry-7" }, Admin);
+            await Channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 2}"""), Id = "retry-7" }, Admin);
         }
 
         var http = await _gateway.PostAsync($"/apps/{app}:poke", new { mark = "add", data = new { by = 2 }, id = "retry-7" }, TestGateway.AdminToken);
         Assert.True(http.Status == 200, $"the HTTP retry answered {http}");
-        var peek = await _channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
+        var peek = await Channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
         Assert.Equal(2, peek.Data.StructValue.Fields["count"].NumberValue);
     }
 
@@ -108,10 +85,10 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task A_watch_streams_ack_initial_facts_facts_and_ends_with_the_kick()
     {
         var app = NewApp();
-        await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
-        await _channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 3}""") }, Admin);
+        await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
+        await Channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 3}""") }, Admin);
 
-        using var call = _channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/count" }, Admin);
+        using var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/count" }, Admin);
         await using var events = call.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
         var ack = await NextAsync(events, "the watch-ack");
         Assert.Equal(WatchEvent.Types.Kind.WatchAck, ack.Kind);
@@ -120,11 +97,11 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         Assert.Equal(WatchEvent.Types.Kind.Fact, initial.Kind);
         Assert.Equal(3, initial.Data.StructValue.Fields["count"].NumberValue);
 
-        await _channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 1}""") }, Admin);
+        await Channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 1}""") }, Admin);
         var fact = await NextAsync(events, "the fact of the poke");
         Assert.Equal(4, fact.Data.StructValue.Fields["count"].NumberValue);
 
-        await _channel.UnaryAsync(Wipe, new AppRef { App = app }, Admin);
+        await Channel.UnaryAsync(Wipe, new AppRef { App = app }, Admin);
         var kick = await NextAsync(events, "the kick of the wipe");
         Assert.Equal(WatchEvent.Types.Kind.Kick, kick.Kind);
         Assert.False(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken));
@@ -135,13 +112,13 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task Leave_ends_the_stream_and_the_app_forgets_the_watcher()
     {
         var app = NewApp();
-        await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "chat" }, Admin);
-        using var call = _channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, Admin);
+        await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "chat" }, Admin);
+        using var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, Admin);
         await using var events = call.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
         var ack = await NextAsync(events, "the watch-ack");
         Assert.Equal(1, (await Watchers(app)));
 
-        await _channel.UnaryAsync(Leave, new LeaveRequest { App = app, Path = "/messages", Subscriber = ack.Subscriber }, Admin);
+        await Channel.UnaryAsync(Leave, new LeaveRequest { App = app, Path = "/messages", Subscriber = ack.Subscriber }, Admin);
         Assert.False(await events.MoveNextAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken));
         await AppsApiTests.Eventually(async () => await Watchers(app) == 0, "the app to forget the watcher");
     }
@@ -150,10 +127,10 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task Cancelling_the_watch_call_leaves_the_watch()
     {
         var app = NewApp();
-        await _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "chat" }, Admin);
+        await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "chat" }, Admin);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var options = new CallOptions(Admin.Headers, Admin.Deadline, cancel.Token);
-        using (var call = _channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, options))
+        using (var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, options))
         {
             await using var events = call.ResponseStream.GetAsyncEnumerator(cancel.Token);
             await NextAsync(events, "the watch-ack");
@@ -168,40 +145,40 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     public async Task Bad_calls_get_a_status_that_names_the_problem()
     {
         var noToken = await Assert.ThrowsAsync<GrpcException>(() =>
-            _channel.UnaryAsync(GetApp, new AppRef { App = "x" }, new CallOptions(cancellationToken: TestContext.Current.CancellationToken)));
+            Channel.UnaryAsync(GetApp, new AppRef { App = "x" }, new CallOptions(cancellationToken: TestContext.Current.CancellationToken)));
         Assert.Equal(StatusCode.Unauthenticated, noToken.StatusCode);
         Assert.Contains("Bearer", noToken.Detail);
 
-        var badToken = await Assert.ThrowsAsync<GrpcException>(() => _channel.UnaryAsync(GetApp, new AppRef { App = "x" }, As("not-a-token")));
+        var badToken = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "x" }, As("not-a-token")));
         Assert.Equal(StatusCode.Unauthenticated, badToken.StatusCode);
 
-        var badName = await Assert.ThrowsAsync<GrpcException>(() => _channel.UnaryAsync(GetApp, new AppRef { App = "no spaces or !" }, Admin));
+        var badName = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "no spaces or !" }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
         Assert.Contains("no spaces or !", badName.Detail);
 
-        var noMark = await Assert.ThrowsAsync<GrpcException>(() => _channel.UnaryAsync(Poke, new PokeRequest { App = NewApp() }, Admin));
+        var noMark = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(Poke, new PokeRequest { App = NewApp() }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, noMark.StatusCode);
         Assert.Contains("'mark' is required", noMark.Detail);
 
-        var noAgent = await Assert.ThrowsAsync<GrpcException>(() => _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp() }, Admin));
+        var noAgent = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp() }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, noAgent.StatusCode);
 
         var unknownAgent = await Assert.ThrowsAsync<GrpcException>(() =>
-            _channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp(), Agent = "nobody-serves-this" }, Admin));
+            Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp(), Agent = "nobody-serves-this" }, Admin));
         Assert.Equal(StatusCode.NotFound, unknownAgent.StatusCode);
         Assert.Contains("nobody-serves-this", unknownAgent.Detail);
 
         var badSubscriber = await Assert.ThrowsAsync<GrpcException>(() =>
-            _channel.UnaryAsync(Leave, new LeaveRequest { App = NewApp(), Subscriber = "no spaces allowed" }, Admin));
+            Channel.UnaryAsync(Leave, new LeaveRequest { App = NewApp(), Subscriber = "no spaces allowed" }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, badSubscriber.StatusCode);
 
         var unknown = await Assert.ThrowsAsync<GrpcException>(() =>
-            _channel.UnaryAsync(Poke, new PokeRequest { App = NewApp(), Mark = "add", Data = Json("""{"by": 1}""") }, Admin));
+            Channel.UnaryAsync(Poke, new PokeRequest { App = NewApp(), Mark = "add", Data = Json("""{"by": 1}""") }, Admin));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
     }
 
     private async Task<int> Watchers(string app) =>
-        (int)(await _channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin)).Data.StructValue.Fields["watchers"].NumberValue;
+        (int)(await Channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin)).Data.StructValue.Fields["watchers"].NumberValue;
 
     internal static async Task<WatchEvent> NextAsync(IAsyncEnumerator<WatchEvent> events, string what)
     {
@@ -209,11 +186,6 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         Assert.True(more, $"the watch ended before {what}");
         return events.Current;
     }
-
-    private static GrpcMethod<TRequest, TResponse> Method<TRequest, TResponse>(string name)
-        where TRequest : class, Google.Protobuf.IMessage<TRequest>, new()
-        where TResponse : class, Google.Protobuf.IMessage<TResponse>, new() =>
-        GrpcMethod<TRequest, TResponse>.FromDescriptor(Service.FindMethodByName(name));
 }
 
 /// <summary>An app whose agent is a gRPC stream node (Connect, serving <c>trellis.agents.&lt;name&gt;</c>) with no HTTP
@@ -272,19 +244,19 @@ public sealed class StreamNodeAgentTests : IAsyncLifetime
         var first = await StartAgentAsync(agent, "first");
         await using (first)
         {
-            var created = await _gateway.Grpc.UnaryAsync(AppsGrpcTests.CreateApp, new CreateAppRequest { App = app, Agent = agent, Init = GrpcApi.Json("""{"count": 10}""") }, admin);
+            var created = await _gateway.Grpc.UnaryAsync(GrpcApi.CreateApp, new CreateAppRequest { App = app, Agent = agent, Init = GrpcApi.Json("""{"count": 10}""") }, admin);
             Assert.True(created.Created);
 
-            using var watch = _gateway.Grpc.ServerStreaming(AppsGrpcTests.Watch, new WatchRequest { App = app, Path = "/count" }, admin);
+            using var watch = _gateway.Grpc.ServerStreaming(GrpcApi.Watch, new WatchRequest { App = app, Path = "/count" }, admin);
             await using var events = watch.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
             Assert.Equal(WatchEvent.Types.Kind.WatchAck, (await AppsGrpcTests.NextAsync(events, "the watch-ack")).Kind);
             Assert.Equal(10, (await AppsGrpcTests.NextAsync(events, "the initial fact")).Data.StructValue.Fields["count"].NumberValue);
 
-            await _gateway.Grpc.UnaryAsync(AppsGrpcTests.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 5}""") }, admin);
+            await _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 5}""") }, admin);
             Assert.Equal(15, (await AppsGrpcTests.NextAsync(events, "the fact of the poke")).Data.StructValue.Fields["count"].NumberValue);
 
             await GrpcApi.FailsAsync(
-                _gateway.Grpc.UnaryAsync(AppsGrpcTests.Poke, new PokeRequest { App = app, Mark = "jump", Data = GrpcApi.Json("1") }, admin),
+                _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new PokeRequest { App = app, Mark = "jump", Data = GrpcApi.Json("1") }, admin),
                 StatusCode.FailedPrecondition, "the stream counter takes add");
             Assert.Contains(first.Seen, m => m.KindCase == GatewayMessage.KindOneofCase.Request && m.Request.Topic == $"trellis.agents.{agent}");
         }
@@ -294,7 +266,7 @@ public sealed class StreamNodeAgentTests : IAsyncLifetime
         {
             try
             {
-                await _gateway.Grpc.UnaryAsync(AppsGrpcTests.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 1}""") }, admin);
+                await _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 1}""") }, admin);
                 return false;
             }
             catch (GrpcException e) when (e.StatusCode == StatusCode.Unavailable)
@@ -304,8 +276,8 @@ public sealed class StreamNodeAgentTests : IAsyncLifetime
         }, "pokes to be refused as unavailable once the agent's stream ended");
 
         await using var second = await StartAgentAsync(agent, "second");
-        await _gateway.Grpc.UnaryAsync(AppsGrpcTests.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 2}""") }, admin);
-        var peek = await _gateway.Grpc.UnaryAsync(AppsGrpcTests.Peek, new PeekRequest { App = app, Path = "/count" }, admin);
+        await _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 2}""") }, admin);
+        var peek = await _gateway.Grpc.UnaryAsync(GrpcApi.Peek, new PeekRequest { App = app, Path = "/count" }, admin);
         Assert.Equal(17, peek.Data.StructValue.Fields["count"].NumberValue);
     }
 }

@@ -2,7 +2,7 @@ using System.Text.Json;
 using Google.Protobuf;
 using Google.Protobuf.Reflection;
 using Google.Protobuf.WellKnownTypes;
-using Microsoft.Extensions.Logging;
+using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
 using Trellis.Core.Apps;
 using Trellis.Core.Errors;
@@ -34,7 +34,7 @@ internal static class AppsGrpcService
         {
             var app = AppPath.Validate(request.App);
             var agent = AppAgents.ValidateName(Required(request.Agent, "agent"));
-            return await client.CreateAsync(app, agent, Json(request.Init), Id(request.Id), context.CancellationToken);
+            return await client.CreateAsync(app, agent, Json(request.Init, "init"), Id(request.Id), context.CancellationToken);
         }))
         .AddUnary(GetApp, (request, context) => CallAsync(api, context, async client =>
         {
@@ -47,7 +47,7 @@ internal static class AppsGrpcService
         {
             var app = AppPath.Validate(request.App);
             var mark = Required(request.Mark, "mark");
-            return client.PokeAsync(app, mark, Json(request.Data) ?? default, Id(request.Id), cancellationToken: context.CancellationToken);
+            return client.PokeAsync(app, mark, Json(request.Data, "data") ?? default, Id(request.Id), cancellationToken: context.CancellationToken);
         }))
         .AddUnary(Peek, (request, context) => CallAsync(api, context, client =>
             client.PeekAsync(AppPath.Validate(request.App), request.Path is "" ? "/" : request.Path, context.CancellationToken)))
@@ -79,13 +79,13 @@ internal static class AppsGrpcService
             var data = reply.Data.IsNull ? default : reply.Data.ToJsonElement();
             return new AppReply
             {
-                Data = Value(data),
+                Data = ProtoJson.ToValue(reply.Data),
                 Created = data.ValueKind == JsonValueKind.Object && data.TryGetProperty("created", out var c) && c.ValueKind == JsonValueKind.True,
             };
         }
         catch (TrellisException e)
         {
-            throw Status(e, api, context);
+            throw GrpcErrors.ToStatus(e, api.Logger, context);
         }
     }
 
@@ -134,7 +134,7 @@ internal static class AppsGrpcService
         }
         catch (TrellisException e)
         {
-            throw Status(e, api, context);
+            throw GrpcErrors.ToStatus(e, api.Logger, context);
         }
     }
 
@@ -159,7 +159,7 @@ internal static class AppsGrpcService
 
         if (e.Data is { } data)
         {
-            result.Data = Value(data);
+            result.Data = ProtoJson.ToValue(JsonPayload.From(data));
         }
 
         return result;
@@ -183,38 +183,14 @@ internal static class AppsGrpcService
         return new GrpcException(code, AppsApi.NackText(reply), trailers);
     }
 
-    /// <summary>Our error kinds are numbered as gRPC status codes; the server's own faults are logged and answered without
-    /// their text.</summary>
-    private static GrpcException Status(TrellisException e, AppsApi api, ServerCallContext context)
-    {
-        if (e.Kind is ErrorKind.Unknown or ErrorKind.Internal)
-        {
-            api.Logger.LogError(e, "gRPC {Method} failed unexpectedly", context.Method);
-            return new GrpcException(StatusCode.Internal, "The server failed to handle the request; see its log.");
-        }
-
-        return new GrpcException((StatusCode)(int)e.Kind, e.Message);
-    }
-
     private static string Required(string value, string name) =>
         value.Length > 0 ? value : throw TrellisException.Invalid($"'{name}' is required");
 
     private static string? Id(string id) => id.Length > 0 ? AppsApi.MessageId(id) : null;
 
-    private static JsonElement? Json(Value? value)
-    {
-        if (value is null || value.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.None)
-        {
-            return null;
-        }
-
-        using var document = JsonDocument.Parse(JsonFormatter.Default.Format(value));
-        return document.RootElement.Clone();
-    }
-
-    private static Value Value(JsonElement json) => json.ValueKind is JsonValueKind.Undefined or JsonValueKind.Null
-        ? Google.Protobuf.WellKnownTypes.Value.ForNull()
-        : Google.Protobuf.WellKnownTypes.Value.Parser.ParseJson(json.GetRawText());
+    /// <summary>A request's optional JSON value: unset (or a Value with no kind) is absent.</summary>
+    private static JsonElement? Json(Value? value, string field) =>
+        value is null || value.KindCase == Value.KindOneofCase.None ? null : ProtoJson.ToPayload(value, field).ToJsonElement();
 
     private static GrpcMethod<TRequest, TResponse> Method<TRequest, TResponse>(string name)
         where TRequest : class, IMessage<TRequest>, new()

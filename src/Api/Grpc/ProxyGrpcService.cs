@@ -191,7 +191,7 @@ internal sealed partial class ProxyGrpcService
         }
         catch (TrellisException e)
         {
-            throw ToGrpc(e, context);
+            throw GrpcErrors.ToStatus(e, _logger, context);
         }
 
         LogConnected(_logger, node.Id, context.Peer, registered ? "registered" : "attached");
@@ -304,28 +304,12 @@ internal sealed partial class ProxyGrpcService
         }
         catch (TrellisException e)
         {
-            throw ToGrpc(e, context);
+            throw GrpcErrors.ToStatus(e, _logger, context);
         }
-    }
-
-    /// <summary>The status of a domain error: <see cref="ErrorKind"/> numbers are gRPC's codes. The server's own faults
-    /// (Unknown, Internal) are logged and answered without their text, as the HTTP API does.</summary>
-    private GrpcException ToGrpc(TrellisException e, ServerCallContext context)
-    {
-        if (e.Kind is ErrorKind.Unknown or ErrorKind.Internal)
-        {
-            LogServerError(_logger, e, context.Method);
-            return new GrpcException(StatusCode.Internal, "The server failed to handle the request; see its log.");
-        }
-
-        return new GrpcException((StatusCode)(int)e.Kind, e.Message);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node {NodeId} connected by a Connect stream from {Peer} ({How})")]
     private static partial void LogConnected(ILogger logger, string nodeId, string peer, string how);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "gRPC {Method} failed unexpectedly")]
-    private static partial void LogServerError(ILogger logger, Exception exception, string method);
 }
 
 /// <summary>The gRPC status of a request's Gilmour code (src/Api/README.md has the table).</summary>

@@ -8,11 +8,12 @@ using Trellis.TestKit;
 
 namespace Trellis.Api.Tests.Infrastructure;
 
-/// <summary>The methods of trellis.v1.Nodes and trellis.v1.Messaging for our <see cref="GrpcChannel"/>.</summary>
+/// <summary>The methods of trellis.v1.Nodes, trellis.v1.Messaging and trellis.v1.Apps for our <see cref="GrpcChannel"/>.</summary>
 public static class GrpcApi
 {
     private static readonly ServiceDescriptor NodesService = NodesReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Nodes");
     private static readonly ServiceDescriptor MessagingService = MessagingReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Messaging");
+    private static readonly ServiceDescriptor AppsService = AppsReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Apps");
 
     public static readonly GrpcMethod<RegisterNodeRequest, RegisterNodeResponse> RegisterNode = Method<RegisterNodeRequest, RegisterNodeResponse>(NodesService, "RegisterNode");
     public static readonly GrpcMethod<NodeRef, Node> GetNode = Method<NodeRef, Node>(NodesService, "GetNode");
@@ -26,6 +27,14 @@ public static class GrpcApi
     public static readonly GrpcMethod<NodeMessage, GatewayMessage> Connect = Method<NodeMessage, GatewayMessage>(NodesService, "Connect");
     public static readonly GrpcMethod<PublishRequest, PublishResponse> Request = Method<PublishRequest, PublishResponse>(MessagingService, "Request");
     public static readonly GrpcMethod<SignalRequest, SignalResponse> Signal = Method<SignalRequest, SignalResponse>(MessagingService, "Signal");
+    public static readonly GrpcMethod<CreateAppRequest, AppReply> CreateApp = Method<CreateAppRequest, AppReply>(AppsService, "CreateApp");
+    public static readonly GrpcMethod<AppRef, AppReply> GetApp = Method<AppRef, AppReply>(AppsService, "GetApp");
+    public static readonly GrpcMethod<AppRef, AppReply> KillApp = Method<AppRef, AppReply>(AppsService, "KillApp");
+    public static readonly GrpcMethod<PokeRequest, AppReply> Poke = Method<PokeRequest, AppReply>(AppsService, "Poke");
+    public static readonly GrpcMethod<PeekRequest, AppReply> Peek = Method<PeekRequest, AppReply>(AppsService, "Peek");
+    public static readonly GrpcMethod<AppRef, AppReply> Wipe = Method<AppRef, AppReply>(AppsService, "Wipe");
+    public static readonly GrpcMethod<WatchRequest, WatchEvent> Watch = Method<WatchRequest, WatchEvent>(AppsService, "Watch");
+    public static readonly GrpcMethod<LeaveRequest, AppReply> Leave = Method<LeaveRequest, AppReply>(AppsService, "Leave");
 
     /// <summary>Call options with <c>authorization: Bearer token</c> (none when null) and a deadline.</summary>
     public static CallOptions As(string? token, TimeSpan? deadline = null) => new(
