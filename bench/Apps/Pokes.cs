@@ -40,30 +40,14 @@ public static class Pokes
         return 0;
     }
 
-    private static async Task<double> OursAsync(AppClient client, string[] names, JsonElement data)
+    private static Task<double> OursAsync(AppClient client, string[] names, JsonElement data) => CallersAsync(async i =>
     {
-        var next = -1;
-        var watch = Stopwatch.StartNew();
-        var callers = new Task[Callers];
-        for (var c = 0; c < Callers; c++)
+        var ack = await client.PokeAsync(names[i % names.Length], "add", data);
+        if (ack.Code != Codes.Ok)
         {
-            callers[c] = Task.Run(async () =>
-            {
-                int i;
-                while ((i = Interlocked.Increment(ref next)) < PokesPerRound)
-                {
-                    var ack = await client.PokeAsync(names[i % names.Length], "add", data);
-                    if (ack.Code != Codes.Ok)
-                    {
-                        throw new InvalidOperationException($"poke failed: {ack.Code} {ack.Data}");
-                    }
-                }
-            });
+            throw new InvalidOperationException($"poke failed: {ack.Code} {ack.Data}");
         }
-
-        await Task.WhenAll(callers);
-        return Harness.Rate(PokesPerRound, watch);
-    }
+    });
 
     /// <summary>The floor: each caller writes (app, data, ack) to one channel per app; a consumer per app parses the
     /// increment the way the agent does, adds it and completes the ack.</summary>
@@ -86,6 +70,24 @@ public static class Pokes
             });
         }
 
+        var rate = await CallersAsync(async i =>
+        {
+            var ack = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await channels[i % Apps].Writer.WriteAsync((data, ack));
+            await ack.Task;
+        });
+        foreach (var channel in channels)
+        {
+            channel.Writer.Complete();
+        }
+
+        await Task.WhenAll(consumers);
+        return rate;
+    }
+
+    /// <summary>Runs <see cref="PokesPerRound"/> calls, numbered from 0, on <see cref="Callers"/> concurrent callers; the rate.</summary>
+    private static async Task<double> CallersAsync(Func<int, Task> call)
+    {
         var next = -1;
         var watch = Stopwatch.StartNew();
         var callers = new Task[Callers];
@@ -96,21 +98,12 @@ public static class Pokes
                 int i;
                 while ((i = Interlocked.Increment(ref next)) < PokesPerRound)
                 {
-                    var ack = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    await channels[i % Apps].Writer.WriteAsync((data, ack));
-                    await ack.Task;
+                    await call(i);
                 }
             });
         }
 
         await Task.WhenAll(callers);
-        var rate = Harness.Rate(PokesPerRound, watch);
-        foreach (var channel in channels)
-        {
-            channel.Writer.Complete();
-        }
-
-        await Task.WhenAll(consumers);
-        return rate;
+        return Harness.Rate(PokesPerRound, watch);
     }
 }
