@@ -1,8 +1,8 @@
 using Google.Protobuf.WellKnownTypes;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Contracts.V1;
-using Trellis.Grpc;
-using Trellis.Grpc.Client;
+using Grpc.Core;
+using Grpc.Net.Client;
 using static Trellis.Api.Tests.Infrastructure.GrpcApi;
 
 namespace Trellis.Api.Tests;
@@ -46,7 +46,7 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         Assert.Equal(0, peek.Data.StructValue.Fields["count"].NumberValue);
 
         await Channel.UnaryAsync(KillApp, new AppRef { App = app }, Admin);
-        var gone = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin));
+        var gone = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = app }, Admin));
         Assert.Equal(StatusCode.NotFound, gone.StatusCode);
     }
 
@@ -56,9 +56,9 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         var app = NewApp();
         await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "counter" }, Admin);
         using var call = Channel.Unary(Poke, new PokeRequest { App = app, Mark = "jump", Data = Json("1") }, Admin);
-        var nack = await Assert.ThrowsAsync<GrpcException>(() => call.ResponseAsync);
+        var nack = await Assert.ThrowsAsync<RpcException>(() => call.ResponseAsync);
         Assert.Equal(StatusCode.FailedPrecondition, nack.StatusCode);
-        Assert.Contains("add and reset", nack.Detail);
+        Assert.Contains("add and reset", nack.Status.Detail);
         Assert.Equal("400", call.GetTrailers().GetValue("trellis-app-code"));
 
         var peek = await Channel.UnaryAsync(Peek, new PeekRequest { App = app, Path = "/count" }, Admin);
@@ -89,7 +89,7 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         await Channel.UnaryAsync(Poke, new PokeRequest { App = app, Mark = "add", Data = Json("""{"by": 3}""") }, Admin);
 
         using var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/count" }, Admin);
-        await using var events = call.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        await using var events = call.ResponseStream.ReadAllAsync().GetAsyncEnumerator(TestContext.Current.CancellationToken);
         var ack = await NextAsync(events, "the watch-ack");
         Assert.Equal(WatchEvent.Types.Kind.WatchAck, ack.Kind);
         Assert.NotEmpty(ack.Subscriber);
@@ -114,7 +114,7 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         var app = NewApp();
         await Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = app, Agent = "chat" }, Admin);
         using var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, Admin);
-        await using var events = call.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
+        await using var events = call.ResponseStream.ReadAllAsync().GetAsyncEnumerator(TestContext.Current.CancellationToken);
         var ack = await NextAsync(events, "the watch-ack");
         Assert.Equal(1, (await Watchers(app)));
 
@@ -132,7 +132,7 @@ public sealed class AppsGrpcTests : IAsyncLifetime
         var options = new CallOptions(Admin.Headers, Admin.Deadline, cancel.Token);
         using (var call = Channel.ServerStreaming(Watch, new WatchRequest { App = app, Path = "/messages" }, options))
         {
-            await using var events = call.ResponseStream.GetAsyncEnumerator(cancel.Token);
+            await using var events = call.ResponseStream.ReadAllAsync().GetAsyncEnumerator(cancel.Token);
             await NextAsync(events, "the watch-ack");
             Assert.Equal(1, await Watchers(app));
             await cancel.CancelAsync();
@@ -144,35 +144,35 @@ public sealed class AppsGrpcTests : IAsyncLifetime
     [Fact]
     public async Task Bad_calls_get_a_status_that_names_the_problem()
     {
-        var noToken = await Assert.ThrowsAsync<GrpcException>(() =>
+        var noToken = await Assert.ThrowsAsync<RpcException>(() =>
             Channel.UnaryAsync(GetApp, new AppRef { App = "x" }, new CallOptions(cancellationToken: TestContext.Current.CancellationToken)));
         Assert.Equal(StatusCode.Unauthenticated, noToken.StatusCode);
-        Assert.Contains("Bearer", noToken.Detail);
+        Assert.Contains("Bearer", noToken.Status.Detail);
 
-        var badToken = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "x" }, As("not-a-token")));
+        var badToken = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "x" }, As("not-a-token")));
         Assert.Equal(StatusCode.Unauthenticated, badToken.StatusCode);
 
-        var badName = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "no spaces or !" }, Admin));
+        var badName = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(GetApp, new AppRef { App = "no spaces or !" }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, badName.StatusCode);
-        Assert.Contains("no spaces or !", badName.Detail);
+        Assert.Contains("no spaces or !", badName.Status.Detail);
 
-        var noMark = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(Poke, new PokeRequest { App = NewApp() }, Admin));
+        var noMark = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(Poke, new PokeRequest { App = NewApp() }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, noMark.StatusCode);
-        Assert.Contains("'mark' is required", noMark.Detail);
+        Assert.Contains("'mark' is required", noMark.Status.Detail);
 
-        var noAgent = await Assert.ThrowsAsync<GrpcException>(() => Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp() }, Admin));
+        var noAgent = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp() }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, noAgent.StatusCode);
 
-        var unknownAgent = await Assert.ThrowsAsync<GrpcException>(() =>
+        var unknownAgent = await Assert.ThrowsAsync<RpcException>(() =>
             Channel.UnaryAsync(CreateApp, new CreateAppRequest { App = NewApp(), Agent = "nobody-serves-this" }, Admin));
         Assert.Equal(StatusCode.NotFound, unknownAgent.StatusCode);
-        Assert.Contains("nobody-serves-this", unknownAgent.Detail);
+        Assert.Contains("nobody-serves-this", unknownAgent.Status.Detail);
 
-        var badSubscriber = await Assert.ThrowsAsync<GrpcException>(() =>
+        var badSubscriber = await Assert.ThrowsAsync<RpcException>(() =>
             Channel.UnaryAsync(Leave, new LeaveRequest { App = NewApp(), Subscriber = "no spaces allowed" }, Admin));
         Assert.Equal(StatusCode.InvalidArgument, badSubscriber.StatusCode);
 
-        var unknown = await Assert.ThrowsAsync<GrpcException>(() =>
+        var unknown = await Assert.ThrowsAsync<RpcException>(() =>
             Channel.UnaryAsync(Poke, new PokeRequest { App = NewApp(), Mark = "add", Data = Json("""{"by": 1}""") }, Admin));
         Assert.Equal(StatusCode.NotFound, unknown.StatusCode);
     }
@@ -248,7 +248,7 @@ public sealed class StreamNodeAgentTests : IAsyncLifetime
             Assert.True(created.Created);
 
             using var watch = _gateway.Grpc.ServerStreaming(GrpcApi.Watch, new WatchRequest { App = app, Path = "/count" }, admin);
-            await using var events = watch.ResponseStream.GetAsyncEnumerator(TestContext.Current.CancellationToken);
+            await using var events = watch.ResponseStream.ReadAllAsync().GetAsyncEnumerator(TestContext.Current.CancellationToken);
             Assert.Equal(WatchEvent.Types.Kind.WatchAck, (await AppsGrpcTests.NextAsync(events, "the watch-ack")).Kind);
             Assert.Equal(10, (await AppsGrpcTests.NextAsync(events, "the initial fact")).Data.StructValue.Fields["count"].NumberValue);
 
@@ -269,7 +269,7 @@ public sealed class StreamNodeAgentTests : IAsyncLifetime
                 await _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 1}""") }, admin);
                 return false;
             }
-            catch (GrpcException e) when (e.StatusCode == StatusCode.Unavailable)
+            catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
             {
                 return true;
             }

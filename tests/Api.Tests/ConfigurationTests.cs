@@ -21,16 +21,16 @@ public sealed class ConfigurationTests
     [InlineData(ErrorKind.Internal, 500, "INTERNAL")]
     public void Each_error_kind_has_one_status_and_name(ErrorKind kind, int status, string name)
     {
-        Assert.Equal(status, HttpErrorTable.ToHttpStatus(kind));
-        Assert.Equal(name, HttpErrorTable.CodeName(kind));
+        Assert.Equal(status, ErrorTable.HttpStatus(kind));
+        Assert.Equal(name, ErrorTable.CodeName(kind));
     }
 
     [Fact]
     public void A_used_up_quota_is_429_and_an_oversized_body_413()
     {
-        Assert.Equal(429, HttpErrorTable.ToHttpStatus(ApiException.QuotaExceeded("x")));
-        Assert.Equal(413, HttpErrorTable.ToHttpStatus(ApiException.PayloadTooLarge("x")));
-        Assert.Equal(413, HttpErrorTable.ToHttpStatus(TrellisException.TooLarge("x")));
+        Assert.Equal(429, ApiException.HttpStatusOf(ApiException.QuotaExceeded("x")));
+        Assert.Equal(413, ApiException.HttpStatusOf(ApiException.PayloadTooLarge("x")));
+        Assert.Equal(413, ApiException.HttpStatusOf(TrellisException.TooLarge("x")));
     }
 
     [Theory]

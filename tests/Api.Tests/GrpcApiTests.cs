@@ -1,7 +1,8 @@
+using Grpc.Net.Client;
 using Google.Protobuf.WellKnownTypes;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Contracts.V1;
-using Trellis.Grpc;
+using Grpc.Core;
 using Trellis.TestKit;
 using static Trellis.Api.Tests.Infrastructure.GrpcApi;
 
@@ -26,7 +27,7 @@ public sealed class GrpcApiTests : IAsyncLifetime
         await _gateway.DisposeAsync();
     }
 
-    private Trellis.Grpc.Client.GrpcChannel Channel => _gateway.Grpc;
+    private GrpcChannel Channel => _gateway.Grpc;
 
     [Fact]
     public async Task Register_get_add_list_remove_and_delete_a_node()
@@ -136,7 +137,7 @@ public sealed class GrpcApiTests : IAsyncLifetime
         await FailsAsync(Channel.UnaryAsync(GetNode, new NodeRef { Id = a.Id }, As(null)), StatusCode.Unauthenticated, "Authorization: Bearer <token> is required");
         await FailsAsync(Channel.UnaryAsync(GetNode, new NodeRef { Id = a.Id }, As("not-a-token")), StatusCode.Unauthenticated, "the bearer token is not valid");
         await FailsAsync(Channel.UnaryAsync(Signal, new SignalRequest { Id = a.Id, Topic = "t" }, As(b.Token)), StatusCode.PermissionDenied, "this token belongs to another node");
-        var basic = new Trellis.Grpc.Client.CallOptions(new Metadata().Add("authorization", "Basic abc"), DateTimeOffset.UtcNow.AddSeconds(30), TestContext.Current.CancellationToken);
+        var basic = new CallOptions(new Metadata { { "authorization", "Basic abc" } }, DateTime.UtcNow.AddSeconds(30), TestContext.Current.CancellationToken);
         await FailsAsync(Channel.UnaryAsync(GetNode, new NodeRef { Id = a.Id }, basic), StatusCode.Unauthenticated, "must use the Bearer scheme");
         Assert.Equal(a.Id, (await Channel.UnaryAsync(GetNode, new NodeRef { Id = a.Id }, As(TestGateway.AdminToken))).Id);
     }
@@ -176,7 +177,7 @@ public sealed class GrpcApiTests : IAsyncLifetime
             Services = { new Subscription { Topic = "d.slow", Group = "d", Path = "/slow", Timeout = 20 } },
         }, As(null));
         var started = System.Diagnostics.Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<GrpcException>(() =>
+        var error = await Assert.ThrowsAsync<RpcException>(() =>
             Channel.UnaryAsync(Request, new PublishRequest { Id = node.Id, Topic = "d.slow" }, As(node.Token, TimeSpan.FromMilliseconds(500))));
         Assert.Equal(StatusCode.DeadlineExceeded, error.StatusCode);
         Assert.True(started.Elapsed < TimeSpan.FromSeconds(10), $"the deadline took {started.Elapsed}");
@@ -200,7 +201,7 @@ public sealed class GrpcApiTests : IAsyncLifetime
     [Fact]
     public async Task Grpc_health_is_serving_when_the_gateway_is_ready()
     {
-        var check = Trellis.Grpc.Health.HealthService.CheckMethod;
+        var check = GrpcApi.HealthCheck;
         await Waits.Within(
             Task.Run(async () =>
             {

@@ -245,7 +245,7 @@ public sealed class GrpcFuzzTests : IAsyncLifetime
         var fresh = await _gateway.Grpc.UnaryAsync(RegisterNode, new RegisterNodeRequest { Port = HealthTests.FreePort() }, As(null));
         var node = await _gateway.Grpc.UnaryAsync(GetNode, new NodeRef { Id = fresh.Id }, As(fresh.Token));
         Assert.Equal(fresh.Id, node.Id);
-        var health = await _gateway.Grpc.UnaryAsync(Trellis.Grpc.Health.HealthService.CheckMethod, new global::Grpc.Health.V1.HealthCheckRequest(), As(null));
+        var health = await _gateway.Grpc.UnaryAsync(GrpcApi.HealthCheck, new global::Grpc.Health.V1.HealthCheckRequest(), As(null));
         Assert.Equal(global::Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, health.Status);
     }
 

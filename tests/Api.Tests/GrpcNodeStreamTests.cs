@@ -2,7 +2,7 @@ using Trellis.Api.Tests.Infrastructure;
 using Trellis.Api.Proxy;
 using Trellis.Contracts.V1;
 using Trellis.Core.Nodes;
-using Trellis.Grpc;
+using Grpc.Core;
 using Trellis.TestKit;
 using static Trellis.Api.Tests.Infrastructure.GrpcApi;
 
@@ -147,9 +147,9 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
         Assert.Equal("fickle-again", reply.Messages[0].Data.StructValue.Fields["node"].StringValue);
 
         // One stream per node at a time.
-        var refused = await Assert.ThrowsAsync<GrpcException>(() => StreamNode.AttachAsync(_gateway.Grpc, "third", node.Id, node.Token));
+        var refused = await Assert.ThrowsAsync<RpcException>(() => StreamNode.AttachAsync(_gateway.Grpc, "third", node.Id, node.Token));
         Assert.Equal(StatusCode.AlreadyExists, refused.StatusCode);
-        Assert.Contains("already connected", refused.Detail, StringComparison.Ordinal);
+        Assert.Contains("already connected", refused.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -178,7 +178,7 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
         await node.WaitEndedAsync("the gateway to end the stream of a deleted node");
         Assert.NotNull(node.EndedWith);
         Assert.Equal(StatusCode.NotFound, node.EndedWith.StatusCode);
-        Assert.Contains($"node {node.Id} was deleted", node.EndedWith.Detail, StringComparison.Ordinal);
+        Assert.Contains($"node {node.Id} was deleted", node.EndedWith.Status.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -205,20 +205,20 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
     {
         var replyFirst = _gateway.Grpc.DuplexStreaming(Connect, As(null));
         await replyFirst.RequestStream.WriteAsync(new NodeMessage { Reply = new Reply { CorrelationId = "1" } });
-        var error = await Assert.ThrowsAsync<GrpcException>(async () =>
+        var error = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var _ in replyFirst.ResponseStream)
+            await foreach (var _ in replyFirst.ResponseStream.ReadAllAsync())
             {
             }
         });
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
-        Assert.Contains("must be register or attach", error.Detail, StringComparison.Ordinal);
+        Assert.Contains("must be register or attach", error.Status.Detail, StringComparison.Ordinal);
 
         var badToken = _gateway.Grpc.DuplexStreaming(Connect, As("wrong-token"));
         await badToken.RequestStream.WriteAsync(new NodeMessage { Attach = new NodeRef { Id = new string('a', 32) } });
-        error = await Assert.ThrowsAsync<GrpcException>(async () =>
+        error = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var _ in badToken.ResponseStream)
+            await foreach (var _ in badToken.ResponseStream.ReadAllAsync())
             {
             }
         });
@@ -226,14 +226,14 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
 
         var withPort = _gateway.Grpc.DuplexStreaming(Connect, As(null));
         await withPort.RequestStream.WriteAsync(new NodeMessage { Register = new RegisterNodeRequest { Port = 8080 } });
-        error = await Assert.ThrowsAsync<GrpcException>(async () =>
+        error = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            await foreach (var _ in withPort.ResponseStream)
+            await foreach (var _ in withPort.ResponseStream.ReadAllAsync())
             {
             }
         });
         Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
-        Assert.Contains("port must not be set", error.Detail, StringComparison.Ordinal);
+        Assert.Contains("port must not be set", error.Status.Detail, StringComparison.Ordinal);
     }
 
     private Task WaitForStatusChangeAsync(string id, NodeStatus status, string phase)

@@ -4,7 +4,6 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Trellis.Api.Errors;
-using Trellis.Grpc.Server;
 using Trellis.Hosting.Configuration;
 
 namespace Trellis.Api.Apps;
@@ -36,7 +35,7 @@ public static class AppsEndpoints
             ("leave", "POST") => api.LeaveAsync(c, app),
             _ => null,
         }, null));
-        endpoints.MapGrpcService(AppsGrpcService.Create(endpoints.ServiceProvider.GetRequiredService<AppsApi>()));
+        endpoints.MapGrpcService<AppsGrpcService>();
         return endpoints;
     }
 

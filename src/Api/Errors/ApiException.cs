@@ -7,6 +7,10 @@ public sealed class ApiException(ErrorKind kind, int httpStatus, string message)
 {
     public int HttpStatus { get; } = httpStatus;
 
+    /// <summary>The HTTP status of an exception: an <see cref="ApiException"/>'s own, else the table's for its kind.</summary>
+    public static int HttpStatusOf(TrellisException exception) =>
+        exception is ApiException api ? api.HttpStatus : ErrorTable.HttpStatus(exception.Kind);
+
     /// <summary>A body or message over a size limit.</summary>
     public static ApiException PayloadTooLarge(string message) => new(ErrorKind.ResourceExhausted, 413, message);
 

@@ -52,7 +52,7 @@ public static partial class ErrorResponses
             case ApiException { HttpStatus: 401 } unauthenticated:
                 return WriteAsync(context, unauthenticated.Kind, 401, unauthenticated.Message, unauthenticated.AuthenticateError);
             case TrellisException known:
-                var status = HttpErrorTable.ToHttpStatus(known);
+                var status = ApiException.HttpStatusOf(known);
                 if (status == StatusCodes.Status500InternalServerError)
                 {
                     // Unknown and Internal are the server's own faults: their text may carry internals.
@@ -76,7 +76,7 @@ public static partial class ErrorResponses
         {
             writer.WriteStartObject();
             writer.WriteStartObject("error");
-            writer.WriteString("code", HttpErrorTable.CodeName(kind));
+            writer.WriteString("code", ErrorTable.CodeName(kind));
             writer.WriteString("message", message);
             writer.WriteEndObject();
             writer.WriteEndObject();

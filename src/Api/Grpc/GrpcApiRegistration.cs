@@ -1,5 +1,8 @@
 using System.Net;
-using Grpc.Health.V1;
+using Grpc.AspNetCore.Server;
+using Grpc.AspNetCore.Server.Model;
+using Trellis.Api.Grpc.Internal;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -11,9 +14,6 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
-using Trellis.Grpc.Health;
-using Trellis.Grpc.Server;
-using Trellis.Grpc.Transcoding;
 using Trellis.Hosting.Health;
 
 namespace Trellis.Api.Grpc;
@@ -39,7 +39,7 @@ public sealed class TrellisListeners
         options?.IPEndPoint is { } ip ? new Uri($"http://{(ip.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{ip.Address}]" : ip.Address.ToString())}:{ip.Port}") : null;
 }
 
-/// <summary>Adds the gRPC API (trellis.v1.Nodes, trellis.v1.Messaging, grpc.health.v1) and its listener.</summary>
+/// <summary>Adds the gRPC API (trellis.v1.Nodes, Messaging and Apps, grpc.health.v1, server reflection) and its listener.</summary>
 public static class GrpcApiRegistration
 {
     public const string UrlKey = "Trellis:Grpc:Url";
@@ -66,29 +66,57 @@ public static class GrpcApiRegistration
         });
     }
 
-    /// <summary>Registers the gRPC services; call after <c>AddTrellisProxy</c>.</summary>
+    /// <summary>Registers the gRPC services on grpc-dotnet, with JSON transcoding, health and reflection; call after
+    /// <c>AddTrellisProxy</c>.</summary>
     public static IServiceCollection AddTrellisGrpc(this IServiceCollection services)
     {
-        services.AddGrpcServer();
-        services.AddOptions<GrpcServerOptions>().Configure<ProxyOperations>(static (options, operations) => options.MaxReceiveMessageSize = operations.MaxBodyBytes);
-        services.AddSingleton<ProxyGrpcService>();
-        services.AddSingleton<HealthService>();
-        services.AddHostedService<GrpcHealthPublisher>();
+        services.AddSingleton<ErrorInterceptor>();
+        services.AddGrpc(static options =>
+        {
+            options.Interceptors.Add<ErrorInterceptor>();
+            options.EnableDetailedErrors = false;
+        }).AddJsonTranscoding(static options => options.TypeRegistry = MessagingGrpcService.DetailTypes);
+        services.AddOptions<GrpcServiceOptions>().Configure<ProxyOperations>(static (options, operations) => options.MaxReceiveMessageSize = operations.MaxBodyBytes);
+
+        // Requests that cannot be parsed are the client's fault: bind every service through our provider instead of
+        // grpc-dotnet's own binder (which would answer UNKNOWN).
+        var binder = services.FirstOrDefault(static d => d.ServiceType == typeof(IServiceMethodProvider<>) && d.ImplementationType?.Name == "BinderServiceMethodProvider`1")
+            ?? throw new InvalidOperationException("grpc-dotnet's BinderServiceMethodProvider<> was not registered by AddGrpc");
+        services.Remove(binder);
+        services.AddSingleton(typeof(IServiceMethodProvider<>), typeof(CheckedMessageMethodProvider<>));
+
+        services.AddGrpcReflection();
+        // grpc.health.v1 reports the same ASP.NET Core health check as /readyz, for the whole server and each API service.
+        services.AddGrpcHealthChecks(static options =>
+        {
+            foreach (var service in HealthServices)
+            {
+                options.Services.Map(service, static _ => true);
+            }
+        }).AddTrellisReadiness();
+        services.Configure<HealthCheckPublisherOptions>(static options =>
+        {
+            options.Delay = TimeSpan.Zero;
+            options.Period = TimeSpan.FromSeconds(1);
+        });
         return services;
     }
 
-    /// <summary>Maps the gRPC services and the JSON transcoding of their unary methods under /v1.</summary>
+    /// <summary>The services grpc.health.v1 reports on: the whole server ("") and each API service.</summary>
+    internal static readonly string[] HealthServices = ["", "trellis.v1.Nodes", "trellis.v1.Messaging", "trellis.v1.Apps"];
+
+    /// <summary>Maps the gRPC services (with the JSON transcoding of their unary methods under /v1), health and reflection.</summary>
     public static IEndpointRouteBuilder MapTrellisGrpc(this IEndpointRouteBuilder endpoints)
     {
-        var service = endpoints.ServiceProvider.GetRequiredService<ProxyGrpcService>();
-        endpoints.MapGrpcService(service.Nodes);
-        endpoints.MapGrpcService(service.Messaging);
-        endpoints.MapGrpcService(endpoints.ServiceProvider.GetRequiredService<HealthService>().Definition);
-        var transcoding = new JsonTranscodingOptions { TypeRegistry = ProxyGrpcService.DetailTypes };
-        endpoints.MapGrpcJsonTranscoding(service.Nodes, transcoding);
-        endpoints.MapGrpcJsonTranscoding(service.Messaging, transcoding);
+        endpoints.MapGrpcService<NodesGrpcService>();
+        endpoints.MapGrpcService<MessagingGrpcService>();
+        endpoints.MapGrpcHealthChecksService();
+        endpoints.MapGrpcReflectionService();
         return endpoints;
     }
+
+    /// <summary>Checks the framing of requests on the gRPC listener; call before the endpoints run.</summary>
+    public static IApplicationBuilder UseTrellisGrpc(this IApplicationBuilder app) => app.UseMiddleware<GrpcFrameCheck>();
 
     private static void Listen(KestrelServerOptions kestrel, Uri url, HttpProtocols protocols, Action<ListenOptions> bound)
     {
@@ -142,63 +170,4 @@ public static class GrpcApiRegistration
 
         return uri;
     }
-}
-
-/// <summary>Keeps grpc.health.v1 in line with /readyz: SERVING while the process is ready, NOT_SERVING otherwise, for the
-/// whole server ("") and each API service; NOT_SERVING for good once the process stops.</summary>
-internal sealed partial class GrpcHealthPublisher(HealthService health, IServiceProvider services, TimeProvider time, ILogger<GrpcHealthPublisher> logger) : BackgroundService
-{
-    private static readonly string[] Services = ["", "trellis.v1.Nodes", "trellis.v1.Messaging"];
-
-    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
-
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        Publish(HealthCheckResponse.Types.ServingStatus.NotServing);
-        bool? last = null;
-        using var timer = new PeriodicTimer(Interval, time);
-        try
-        {
-            do
-            {
-                bool ready;
-                try
-                {
-                    ready = await HealthEndpoints.IsReadyAsync(services, stoppingToken);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    ready = false;
-                }
-
-                if (ready != last)
-                {
-                    last = ready;
-                    Publish(ready ? HealthCheckResponse.Types.ServingStatus.Serving : HealthCheckResponse.Types.ServingStatus.NotServing);
-                    LogReadiness(logger, ready ? "SERVING" : "NOT_SERVING");
-                }
-            }
-            while (await timer.WaitForNextTickAsync(stoppingToken));
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-    }
-
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        health.EnterTerminalState();
-        await base.StopAsync(cancellationToken);
-    }
-
-    private void Publish(HealthCheckResponse.Types.ServingStatus status)
-    {
-        foreach (var service in Services)
-        {
-            health.SetStatus(service, status);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "gRPC health: {Status}")]
-    private static partial void LogReadiness(ILogger logger, string status);
 }

@@ -60,6 +60,9 @@ public static class TrellisApp
         var http = ConfigurationBinding.Bind<HttpOptions>(builder.Configuration, HttpOptions.Section).Validate();
         builder.AddTrellisListeners(http.Url);
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        // Not ready yet (starting, a broker away) is a state that /readyz and grpc.health.v1 report, not an error to log on
+        // every check.
+        builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
@@ -68,6 +71,7 @@ public static class TrellisApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseTrellisGrpc();
         app.MapTrellisHealth(role);
         app.MapTrellisProxy();
         app.MapTrellisGrpc();

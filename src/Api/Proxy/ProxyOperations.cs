@@ -17,8 +17,8 @@ using Trellis.Hosting.Messaging;
 namespace Trellis.Api.Proxy;
 
 /// <summary>The operations of the node proxy, shared by the HTTP API (<see cref="ProxyApi"/>) and the gRPC API: one place
-/// for authorisation, validation, limits and error messages. Inputs arrive as JSON objects with the HTTP API's field
-/// names (the gRPC API converts its messages to that form), so both surfaces refuse the same input with the same words.</summary>
+/// for authorisation, validation, limits and error messages. Each surface reads its own input form (JSON bodies, protobuf
+/// messages) through <see cref="Parse"/>, whose rules and words are the same for both, and calls the typed operations.</summary>
 internal sealed class ProxyOperations
 {
     private readonly NodeRegistry _registry;
@@ -45,12 +45,19 @@ internal sealed class ProxyOperations
 
     public NodeRegistry Registry => _registry;
 
+    /// <summary>Validation of request bodies and messages into the operations' typed inputs.</summary>
+    public ProxyRequests Parse => _parse;
+
     // ---------------------------------------------------------------- nodes
 
     /// <summary>Registers a node from a <c>POST /nodes</c> body; with <paramref name="stream"/> it is a stream node
     /// (no port, no health check, paths optional) served by that stream.</summary>
     public Task<(NodeRecord Record, string Token)> RegisterAsync(JsonElement body, NodeStream? stream, CancellationToken cancellationToken) =>
-        _registry.RegisterAsync(_parse.Registration(body, streamNode: stream is not null), stream, cancellationToken);
+        RegisterAsync(_parse.Registration(body, streamNode: stream is not null), stream, cancellationToken);
+
+    /// <summary>Registers a validated node; with <paramref name="stream"/> it is a stream node.</summary>
+    public Task<(NodeRecord Record, string Token)> RegisterAsync(Registration registration, NodeStream? stream, CancellationToken cancellationToken) =>
+        _registry.RegisterAsync(registration, stream, cancellationToken);
 
     public Task DeleteAsync(LiveNode node) => _registry.DeleteAsync(node);
 
@@ -60,6 +67,10 @@ internal sealed class ProxyOperations
         var subscription = _parse.Subscription(body, "", service, pathOptional: node.Record.IsStreamNode);
         return _registry.AddSubscriptionAsync(node, subscription, service);
     }
+
+    /// <summary>Adds a validated slot or service.</summary>
+    public Task AddSubscriptionAsync(LiveNode node, NodeSubscription subscription, bool service) =>
+        _registry.AddSubscriptionAsync(node, subscription, service);
 
     public static IReadOnlyList<NodeSubscription> Subscriptions(LiveNode node, bool service) =>
         service ? node.Record.Services : node.Record.Slots;
@@ -84,9 +95,12 @@ internal sealed class ProxyOperations
     // ---------------------------------------------------------------- publishing
 
     /// <summary>Runs a <c>{topic | composition, message, timeout}</c> request; blocks until the reply or the timeout.</summary>
-    public async Task<CompositionResult> RequestAsync(JsonElement body, CancellationToken cancellationToken)
+    public Task<CompositionResult> RequestAsync(JsonElement body, CancellationToken cancellationToken) =>
+        RequestAsync(_parse.Request(body), cancellationToken);
+
+    /// <summary>Runs a validated request; blocks until the reply or the timeout.</summary>
+    public async Task<CompositionResult> RequestAsync(PublishRequest request, CancellationToken cancellationToken)
     {
-        var request = _parse.Request(body);
         var bus = await _busHost.Started;
         return request.Topic is { } topic
             ? new CompositionResult([await bus.RequestAsync(topic, request.Message, request.Timeout, cancellationToken)])
@@ -94,9 +108,11 @@ internal sealed class ProxyOperations
     }
 
     /// <summary>Publishes a <c>{topic, message}</c> signal; unavailable when a slot's queue is full.</summary>
-    public async Task SignalAsync(JsonElement body, CancellationToken cancellationToken)
+    public Task SignalAsync(JsonElement body, CancellationToken cancellationToken) => SignalAsync(_parse.Signal(body), cancellationToken);
+
+    /// <summary>Publishes a validated signal; unavailable when a slot's queue is full.</summary>
+    public async Task SignalAsync((string Topic, JsonPayload Message) signal, CancellationToken cancellationToken)
     {
-        var signal = _parse.Signal(body);
         var bus = await _busHost.Started;
         var status = await bus.SignalAsync(signal.Topic, signal.Message, cancellationToken);
         if (status == PublishStatus.QueueFull)

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Trellis.Core.Grains;
 using Trellis.Hosting.Grains;
 using Trellis.Hosting.Messaging;
@@ -17,16 +18,23 @@ public static class HealthEndpoints
         endpoints.MapGet("/healthz", () => Results.Json(new { status = "ok", role }));
         endpoints.MapGet("/readyz", async (HttpContext context) =>
         {
+            // Ready is what the health check says (the same check drives grpc.health.v1); the rest of the body says why.
+            var report = await context.RequestServices.GetRequiredService<HealthCheckService>()
+                .CheckHealthAsync(static r => r.Tags.Contains(ReadinessCheck.Tag), context.RequestAborted);
+            var ready = report.Status == HealthStatus.Healthy;
             var host = context.RequestServices.GetRequiredService<BusHost>();
             var transportReady = host.Started.IsCompletedSuccessfully
                 && await host.Bus.Transport.IsHealthyAsync(context.RequestAborted);
             var silo = SiloReadiness(context.RequestServices);
-            var ready = transportReady && silo?.Ready != false;
             var body = new { status = ready ? "ready" : "not ready", role, transport = transportReady ? "ok" : "unavailable", silo };
             return Results.Json(body, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         return endpoints;
     }
+
+    /// <summary>Adds the readiness check (<see cref="ReadinessCheck"/>) that /readyz and grpc.health.v1 report.</summary>
+    public static IHealthChecksBuilder AddTrellisReadiness(this IHealthChecksBuilder builder) =>
+        builder.AddCheck<ReadinessCheck>(ReadinessCheck.Name, tags: [ReadinessCheck.Tag]);
 
     /// <summary>What /readyz answers, as a bool: the bus is up and its transport reachable, and a silo (if any) is ready.
     /// The gRPC health service reports the same.</summary>
@@ -59,4 +67,27 @@ public static class HealthEndpoints
     }
 
     private sealed record SiloStatusView(bool Ready, string? Id, string Store, int Shards, int Activations);
+}
+
+/// <summary>The one definition of ready: the bus is up and its transport reachable, and a silo (if any) has joined with its
+/// heartbeat reaching the state store.</summary>
+public sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
+{
+    public const string Name = "trellis-ready";
+
+    public const string Tag = "ready";
+
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await HealthEndpoints.IsReadyAsync(services, cancellationToken)
+                ? HealthCheckResult.Healthy()
+                : HealthCheckResult.Unhealthy("the bus, its transport or the silo is not ready");
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return HealthCheckResult.Unhealthy("the readiness check failed", e);
+        }
+    }
 }

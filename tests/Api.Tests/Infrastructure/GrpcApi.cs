@@ -1,61 +1,92 @@
 using System.Threading.Channels;
-using Google.Protobuf.Reflection;
+using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Health.V1;
+using Grpc.Net.Client;
 using Trellis.Contracts.V1;
-using Trellis.Grpc;
-using Trellis.Grpc.Client;
 using Trellis.TestKit;
 
 namespace Trellis.Api.Tests.Infrastructure;
 
-/// <summary>The methods of trellis.v1.Nodes, trellis.v1.Messaging and trellis.v1.Apps for our <see cref="GrpcChannel"/>.</summary>
+/// <summary>The methods of trellis.v1.Nodes, trellis.v1.Messaging, trellis.v1.Apps and grpc.health.v1 for a grpc-dotnet
+/// <see cref="GrpcChannel"/>, named as the tests call them.</summary>
 public static class GrpcApi
 {
-    private static readonly ServiceDescriptor NodesService = NodesReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Nodes");
-    private static readonly ServiceDescriptor MessagingService = MessagingReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Messaging");
-    private static readonly ServiceDescriptor AppsService = AppsReflection.Descriptor.FindTypeByName<ServiceDescriptor>("Apps");
-
-    public static readonly GrpcMethod<RegisterNodeRequest, RegisterNodeResponse> RegisterNode = Method<RegisterNodeRequest, RegisterNodeResponse>(NodesService, "RegisterNode");
-    public static readonly GrpcMethod<NodeRef, Node> GetNode = Method<NodeRef, Node>(NodesService, "GetNode");
-    public static readonly GrpcMethod<NodeRef, StatusResponse> DeleteNode = Method<NodeRef, StatusResponse>(NodesService, "DeleteNode");
-    public static readonly GrpcMethod<AddSubscriptionRequest, StatusResponse> AddSlot = Method<AddSubscriptionRequest, StatusResponse>(NodesService, "AddSlot");
-    public static readonly GrpcMethod<NodeRef, SubscriptionList> ListSlots = Method<NodeRef, SubscriptionList>(NodesService, "ListSlots");
-    public static readonly GrpcMethod<RemoveSubscriptionsRequest, StatusResponse> RemoveSlots = Method<RemoveSubscriptionsRequest, StatusResponse>(NodesService, "RemoveSlots");
-    public static readonly GrpcMethod<AddSubscriptionRequest, StatusResponse> AddService = Method<AddSubscriptionRequest, StatusResponse>(NodesService, "AddService");
-    public static readonly GrpcMethod<NodeRef, SubscriptionList> ListServices = Method<NodeRef, SubscriptionList>(NodesService, "ListServices");
-    public static readonly GrpcMethod<RemoveSubscriptionsRequest, StatusResponse> RemoveServices = Method<RemoveSubscriptionsRequest, StatusResponse>(NodesService, "RemoveServices");
-    public static readonly GrpcMethod<NodeMessage, GatewayMessage> Connect = Method<NodeMessage, GatewayMessage>(NodesService, "Connect");
-    public static readonly GrpcMethod<PublishRequest, PublishResponse> Request = Method<PublishRequest, PublishResponse>(MessagingService, "Request");
-    public static readonly GrpcMethod<SignalRequest, SignalResponse> Signal = Method<SignalRequest, SignalResponse>(MessagingService, "Signal");
-    public static readonly GrpcMethod<CreateAppRequest, AppReply> CreateApp = Method<CreateAppRequest, AppReply>(AppsService, "CreateApp");
-    public static readonly GrpcMethod<AppRef, AppReply> GetApp = Method<AppRef, AppReply>(AppsService, "GetApp");
-    public static readonly GrpcMethod<AppRef, AppReply> KillApp = Method<AppRef, AppReply>(AppsService, "KillApp");
-    public static readonly GrpcMethod<PokeRequest, AppReply> Poke = Method<PokeRequest, AppReply>(AppsService, "Poke");
-    public static readonly GrpcMethod<PeekRequest, AppReply> Peek = Method<PeekRequest, AppReply>(AppsService, "Peek");
-    public static readonly GrpcMethod<AppRef, AppReply> Wipe = Method<AppRef, AppReply>(AppsService, "Wipe");
-    public static readonly GrpcMethod<WatchRequest, WatchEvent> Watch = Method<WatchRequest, WatchEvent>(AppsService, "Watch");
-    public static readonly GrpcMethod<LeaveRequest, AppReply> Leave = Method<LeaveRequest, AppReply>(AppsService, "Leave");
+    public static readonly Method<RegisterNodeRequest, RegisterNodeResponse> RegisterNode = Unary<RegisterNodeRequest, RegisterNodeResponse>("trellis.v1.Nodes", "RegisterNode");
+    public static readonly Method<NodeRef, Node> GetNode = Unary<NodeRef, Node>("trellis.v1.Nodes", "GetNode");
+    public static readonly Method<NodeRef, StatusResponse> DeleteNode = Unary<NodeRef, StatusResponse>("trellis.v1.Nodes", "DeleteNode");
+    public static readonly Method<AddSubscriptionRequest, StatusResponse> AddSlot = Unary<AddSubscriptionRequest, StatusResponse>("trellis.v1.Nodes", "AddSlot");
+    public static readonly Method<NodeRef, SubscriptionList> ListSlots = Unary<NodeRef, SubscriptionList>("trellis.v1.Nodes", "ListSlots");
+    public static readonly Method<RemoveSubscriptionsRequest, StatusResponse> RemoveSlots = Unary<RemoveSubscriptionsRequest, StatusResponse>("trellis.v1.Nodes", "RemoveSlots");
+    public static readonly Method<AddSubscriptionRequest, StatusResponse> AddService = Unary<AddSubscriptionRequest, StatusResponse>("trellis.v1.Nodes", "AddService");
+    public static readonly Method<NodeRef, SubscriptionList> ListServices = Unary<NodeRef, SubscriptionList>("trellis.v1.Nodes", "ListServices");
+    public static readonly Method<RemoveSubscriptionsRequest, StatusResponse> RemoveServices = Unary<RemoveSubscriptionsRequest, StatusResponse>("trellis.v1.Nodes", "RemoveServices");
+    public static readonly Method<NodeMessage, GatewayMessage> Connect = Create<NodeMessage, GatewayMessage>(MethodType.DuplexStreaming, "trellis.v1.Nodes", "Connect");
+    public static readonly Method<PublishRequest, PublishResponse> Request = Unary<PublishRequest, PublishResponse>("trellis.v1.Messaging", "Request");
+    public static readonly Method<SignalRequest, SignalResponse> Signal = Unary<SignalRequest, SignalResponse>("trellis.v1.Messaging", "Signal");
+    public static readonly Method<CreateAppRequest, AppReply> CreateApp = Unary<CreateAppRequest, AppReply>("trellis.v1.Apps", "CreateApp");
+    public static readonly Method<AppRef, AppReply> GetApp = Unary<AppRef, AppReply>("trellis.v1.Apps", "GetApp");
+    public static readonly Method<AppRef, AppReply> KillApp = Unary<AppRef, AppReply>("trellis.v1.Apps", "KillApp");
+    public static readonly Method<PokeRequest, AppReply> Poke = Unary<PokeRequest, AppReply>("trellis.v1.Apps", "Poke");
+    public static readonly Method<PeekRequest, AppReply> Peek = Unary<PeekRequest, AppReply>("trellis.v1.Apps", "Peek");
+    public static readonly Method<AppRef, AppReply> Wipe = Unary<AppRef, AppReply>("trellis.v1.Apps", "Wipe");
+    public static readonly Method<WatchRequest, WatchEvent> Watch = Create<WatchRequest, WatchEvent>(MethodType.ServerStreaming, "trellis.v1.Apps", "Watch");
+    public static readonly Method<LeaveRequest, AppReply> Leave = Unary<LeaveRequest, AppReply>("trellis.v1.Apps", "Leave");
+    public static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthCheck = Unary<HealthCheckRequest, HealthCheckResponse>("grpc.health.v1.Health", "Check");
 
     /// <summary>Call options with <c>authorization: Bearer token</c> (none when null) and a deadline.</summary>
     public static CallOptions As(string? token, TimeSpan? deadline = null) => new(
-        token is null ? null : new Metadata().Add("authorization", "Bearer " + token),
-        DateTimeOffset.UtcNow + (deadline ?? TimeSpan.FromSeconds(30)),
+        token is null ? null : new Metadata { { "authorization", "Bearer " + token } },
+        DateTime.UtcNow + (deadline ?? TimeSpan.FromSeconds(30)),
         TestContext.Current.CancellationToken);
 
-    public static async Task<GrpcException> FailsAsync<T>(Task<T> call, StatusCode expected, string containing)
+    public static async Task<RpcException> FailsAsync<T>(Task<T> call, StatusCode expected, string containing)
     {
-        var error = await Assert.ThrowsAsync<GrpcException>(() => call);
-        Assert.True(error.StatusCode == expected, $"expected {expected}, got {error.StatusCode}: {error.Detail}");
-        Assert.Contains(containing, error.Detail, StringComparison.Ordinal);
+        var error = await Assert.ThrowsAsync<RpcException>(() => call);
+        Assert.True(error.StatusCode == expected, $"expected {expected}, got {error.StatusCode}: {error.Status.Detail}");
+        Assert.Contains(containing, error.Status.Detail, StringComparison.Ordinal);
         return error;
     }
 
     public static Value Json(string json) => Google.Protobuf.JsonParser.Default.Parse<Value>(json);
 
-    private static GrpcMethod<TRequest, TResponse> Method<TRequest, TResponse>(ServiceDescriptor service, string name)
-        where TRequest : class, Google.Protobuf.IMessage<TRequest>
-        where TResponse : class, Google.Protobuf.IMessage<TResponse>
-        => GrpcMethod<TRequest, TResponse>.FromDescriptor(service.FindMethodByName(name));
+    public static Task<TResponse> UnaryAsync<TRequest, TResponse>(this GrpcChannel channel, Method<TRequest, TResponse> method, TRequest request, CallOptions options)
+        where TRequest : class
+        where TResponse : class =>
+        channel.CreateCallInvoker().AsyncUnaryCall(method, null, options, request).ResponseAsync;
+
+    public static AsyncUnaryCall<TResponse> Unary<TRequest, TResponse>(this GrpcChannel channel, Method<TRequest, TResponse> method, TRequest request, CallOptions options)
+        where TRequest : class
+        where TResponse : class =>
+        channel.CreateCallInvoker().AsyncUnaryCall(method, null, options, request);
+
+    public static AsyncServerStreamingCall<TResponse> ServerStreaming<TRequest, TResponse>(this GrpcChannel channel, Method<TRequest, TResponse> method, TRequest request, CallOptions options)
+        where TRequest : class
+        where TResponse : class =>
+        channel.CreateCallInvoker().AsyncServerStreamingCall(method, null, options, request);
+
+    public static AsyncDuplexStreamingCall<TRequest, TResponse> DuplexStreaming<TRequest, TResponse>(this GrpcChannel channel, Method<TRequest, TResponse> method, CallOptions options)
+        where TRequest : class
+        where TResponse : class =>
+        channel.CreateCallInvoker().AsyncDuplexStreamingCall(method, null, options);
+
+    private static Method<TRequest, TResponse> Unary<TRequest, TResponse>(string service, string name)
+        where TRequest : class, IMessage<TRequest>, new()
+        where TResponse : class, IMessage<TResponse>, new() =>
+        Create<TRequest, TResponse>(MethodType.Unary, service, name);
+
+    private static Method<TRequest, TResponse> Create<TRequest, TResponse>(MethodType type, string service, string name)
+        where TRequest : class, IMessage<TRequest>, new()
+        where TResponse : class, IMessage<TResponse>, new() =>
+        new(type, service, name, Marshaller<TRequest>(), Marshaller<TResponse>());
+
+    private static Marshaller<T> Marshaller<T>()
+        where T : class, IMessage<T>, new()
+    {
+        var parser = new MessageParser<T>(static () => new T());
+        return Marshallers.Create(static m => m.ToByteArray(), parser.ParseFrom);
+    }
 }
 
 /// <summary>A node served by a Connect stream, driven by a test: answers requests with <see cref="Handler"/> (null: no
@@ -111,12 +142,12 @@ public sealed class StreamNode : IAsyncDisposable
     private static async Task<StreamNode> StartAsync(GrpcChannel channel, string name, NodeMessage first, string? token)
     {
         var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        var headers = token is null ? null : new Metadata().Add("authorization", "Bearer " + token);
+        var headers = token is null ? null : new Metadata { { "authorization", "Bearer " + token } };
         var call = channel.DuplexStreaming(GrpcApi.Connect, new CallOptions(headers, cancellationToken: cancel.Token));
         var node = new StreamNode(call, cancel, name);
         node.Handler = d => new Reply { CorrelationId = d.CorrelationId, Data = GrpcApi.Json($$"""{"node": "{{name}}", "topic": "{{d.Topic}}"}"""), Code = 200 };
         await call.RequestStream.WriteAsync(first);
-        var responses = call.ResponseStream.GetAsyncEnumerator(cancel.Token);
+        var responses = call.ResponseStream.ReadAllAsync(cancel.Token).GetAsyncEnumerator(cancel.Token);
         Assert.True(await responses.MoveNextAsync().AsTask().Within($"stream node {name}: the connected message"), $"stream node {name}: the stream ended before 'connected'");
         var connected = responses.Current;
         Assert.Equal(GatewayMessage.KindOneofCase.Connected, connected.KindCase);
@@ -146,7 +177,7 @@ public sealed class StreamNode : IAsyncDisposable
                 }
             }
         }
-        catch (GrpcException e)
+        catch (RpcException e)
         {
             EndedWith = e;
         }
@@ -165,7 +196,7 @@ public sealed class StreamNode : IAsyncDisposable
         await _deliveries.Reader.ReadAsync(TestContext.Current.CancellationToken).AsTask().Within($"stream node {Name}: {phase}");
 
     /// <summary>The status the gateway ended the stream with, if it ended it with an error.</summary>
-    public GrpcException? EndedWith { get; private set; }
+    public RpcException? EndedWith { get; private set; }
 
     /// <summary>Waits until the stream is over (however it ended).</summary>
     public Task WaitEndedAsync(string phase) => _reader!.Within($"stream node {Name}: {phase}");

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Grpc;
 using Trellis.Api.Hosting;
-using Trellis.Grpc.Client;
+using Grpc.Net.Client;
 using Trellis.Api.Proxy;
 using Trellis.Core.Nodes;
 using Trellis.TestKit;

@@ -61,7 +61,7 @@ internal static class JsonFields
     {
         if (!fields.TryGetValue(name, out var value) || value.ValueKind == JsonValueKind.Null)
         {
-            throw TrellisException.Invalid($"{name} is required: the TCP port on which the node serves its handlers");
+            throw TrellisException.Invalid(PortRequired(name));
         }
 
         if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out var port) || port is < 1 or > 65535)
@@ -72,6 +72,8 @@ internal static class JsonFields
         return port;
     }
 
+    public static string PortRequired(string name) => $"{name} is required: the TCP port on which the node serves its handlers";
+
     /// <summary>A timeout in seconds: positive, at least a millisecond, at most <paramref name="max"/>.</summary>
     public static TimeSpan? OptionalTimeout(Dictionary<string, JsonElement> fields, string name, string field, TimeSpan max)
     {
@@ -80,15 +82,33 @@ internal static class JsonFields
             return null;
         }
 
-        var timeout = CompositionParser.ParseTimeout(value, field);
+        return CheckTimeout(CompositionParser.ParseTimeout(value, field), field, max, Describe(value));
+    }
+
+    /// <summary>A timeout given as a number of seconds (gRPC's double fields), with the rules of <see cref="OptionalTimeout"/>.</summary>
+    public static TimeSpan Timeout(double seconds, string field, TimeSpan max)
+    {
+        var described = double.IsFinite(seconds) ? $"the number {seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : $"{seconds}";
+        if (!double.IsFinite(seconds) || seconds <= 0)
+        {
+            throw TrellisException.Invalid($"{field} must be a positive number of seconds, not {described}");
+        }
+
+        return CheckTimeout(seconds > max.TotalSeconds ? TimeSpan.MaxValue : TimeSpan.FromSeconds(seconds), field, max, described);
+    }
+
+    private static TimeSpan CheckTimeout(TimeSpan timeout, string field, TimeSpan max, string described)
+    {
         if (timeout < TimeSpan.FromMilliseconds(1))
         {
-            throw TrellisException.Invalid($"{field} must be at least 0.001 seconds, not {Describe(value)}");
+            throw TrellisException.Invalid($"{field} must be at least 0.001 seconds, not {described}");
         }
 
         if (timeout > max)
         {
-            throw TrellisException.Invalid($"{field} of {timeout.TotalSeconds:0.###} s is longer than the limit of {max.TotalSeconds:0} s (Trellis:Messaging:MaxTimeout)");
+            throw TrellisException.Invalid(timeout == TimeSpan.MaxValue
+                ? $"{field} is longer than the limit of {max.TotalSeconds:0} s (Trellis:Messaging:MaxTimeout)"
+                : $"{field} of {timeout.TotalSeconds:0.###} s is longer than the limit of {max.TotalSeconds:0} s (Trellis:Messaging:MaxTimeout)");
         }
 
         return timeout;
