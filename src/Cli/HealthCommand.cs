@@ -9,7 +9,7 @@ internal static class HealthCommand
 {
     public static Command Create()
     {
-        var url = new Option<Uri>("--url") { Description = "HTTP address of a silo or gateway", DefaultValueFactory = _ => new Uri("http://127.0.0.1:5080") };
+        var url = UrlOption.Create("--url", "HTTP address of a silo or gateway", "http://127.0.0.1:5080");
         var command = new Command("health", "Show /healthz and /readyz of a silo or gateway") { url };
         command.SetAction(async (parse, ct) =>
         {

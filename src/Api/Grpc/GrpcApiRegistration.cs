@@ -115,8 +115,10 @@ public static class GrpcApiRegistration
         return endpoints;
     }
 
-    /// <summary>Checks the framing of requests on the gRPC listener; call before the endpoints run.</summary>
-    public static IApplicationBuilder UseTrellisGrpc(this IApplicationBuilder app) => app.UseMiddleware<GrpcFrameCheck>();
+    /// <summary>Checks the framing of requests on the gRPC listener and reads transcoded bodies as JSON; call before the
+    /// endpoints run.</summary>
+    public static IApplicationBuilder UseTrellisGrpc(this IApplicationBuilder app) =>
+        app.UseMiddleware<GrpcFrameCheck>().UseMiddleware<TranscodedJsonBody>();
 
     private static void Listen(KestrelServerOptions kestrel, Uri url, HttpProtocols protocols, Action<ListenOptions> bound)
     {
