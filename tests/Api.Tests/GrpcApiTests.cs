@@ -184,6 +184,31 @@ public sealed class GrpcApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Gzip_requests_are_read_and_their_inflated_size_counts_against_the_limit()
+    {
+        var node = await Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest
+        {
+            Port = _node.Port,
+            Services = { new Subscription { Topic = "z.echo", Group = "z", Path = "/echo", Timeout = 5 } },
+        }, As(null));
+
+        // grpc-internal-encoding-request asks Grpc.Net.Client to gzip this call's request message.
+        CallOptions Gzip() => new(
+            new Metadata { { "authorization", "Bearer " + node.Token }, { "grpc-internal-encoding-request", "gzip" } },
+            DateTime.UtcNow.AddSeconds(30),
+            TestContext.Current.CancellationToken);
+        var message = Value.ForString(new string('a', 200_000));
+        var reply = await Channel.UnaryAsync(Request, new PublishRequest { Id = node.Id, Topic = "z.echo", Message = message }, Gzip());
+        Assert.Equal(200, reply.Code);
+        Assert.Equal(200_000, reply.Messages[0].Data.StructValue.Fields["data"].StringValue.Length);
+
+        // 2 MiB of one letter gzips to a few KiB, but inflated it is over the request limit.
+        var huge = Value.ForString(new string('a', 2 * 1024 * 1024));
+        var error = await Assert.ThrowsAsync<RpcException>(() => Channel.UnaryAsync(Signal, new SignalRequest { Id = node.Id, Topic = "z.sig", Message = huge }, Gzip()));
+        Assert.True(error.StatusCode == StatusCode.ResourceExhausted, $"expected RESOURCE_EXHAUSTED, got {error.StatusCode}: {error.Status.Detail}");
+    }
+
+    [Fact]
     public async Task A_handler_timeout_is_deadline_exceeded_with_code_504()
     {
         var node = await Channel.UnaryAsync(RegisterNode, new RegisterNodeRequest
