@@ -61,7 +61,8 @@ public sealed class SqliteSiloTests : IDisposable
             await Silos.StopAsync(second);
         }
 
-        Assert.Empty(_errors.From("Trellis."));
+        _errors.WriteTo(TestContext.Current.TestOutputHelper);
+        Assert.Empty(_errors.Errors);
     }
 
     private Task<IHost> StartSiloAsync(string path, string serviceId)

@@ -13,6 +13,15 @@ public sealed class ErrorLog : ILoggerProvider
     /// <summary>The errors logged by categories starting with <paramref name="prefix"/>.</summary>
     public IEnumerable<string> From(string prefix) => _errors.Where(e => e.StartsWith(prefix, StringComparison.Ordinal));
 
+    /// <summary>Writes every kept error to the test's output, so a failing run shows what the silos complained about.</summary>
+    public void WriteTo(Xunit.ITestOutputHelper? output)
+    {
+        foreach (var error in _errors)
+        {
+            output?.WriteLine(error);
+        }
+    }
+
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _errors);
 
     public void Dispose()

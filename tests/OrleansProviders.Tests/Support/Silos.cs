@@ -32,9 +32,17 @@ public static class Silos
             configure(silo);
         });
         var host = builder.Build();
-        using var starting = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        await host.StartAsync(starting.Token);
-        return host;
+        try
+        {
+            using var starting = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await host.StartAsync(starting.Token);
+            return host;
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Endpoints on two fresh loopback ports, advertised as 127.0.0.1.</summary>
@@ -55,6 +63,37 @@ public static class Silos
         using var stopping = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         await host.StopAsync(stopping.Token);
         host.Dispose();
+    }
+
+    /// <summary>Waits until this silo's view of the cluster has exactly <paramref name="count"/> active silos.</summary>
+    public static async Task WaitForActiveSilosAsync(this IHost host, int count, string phase)
+    {
+        var membership = host.Services.GetRequiredService<IClusterMembershipService>();
+        var seen = Active(membership.CurrentSnapshot);
+        if (seen == count)
+        {
+            return;
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await foreach (var snapshot in membership.MembershipUpdates.WithCancellation(timeout.Token))
+            {
+                seen = Active(snapshot);
+                if (seen == count)
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+        }
+
+        throw new TimeoutException($"{phase}: silo {host.Address()} expected {count} active silos within 60 s, saw {seen}");
+
+        static int Active(ClusterMembershipSnapshot snapshot) => snapshot.Members.Values.Count(static m => m.Status == SiloStatus.Active);
     }
 
     public static IGrainFactory Grains(this IHost host) => host.Services.GetRequiredService<IGrainFactory>();
