@@ -4,7 +4,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans;
-using Orleans.Configuration;
 using Orleans.Configuration.Overrides;
 using Orleans.Runtime;
 using Orleans.Serialization.Serializers;
@@ -94,18 +93,23 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
         var grain = grainId.ToString();
         byte[]? data = null;
         long? version = null;
+        T? state;
         try
         {
-            await using var connection = await file.OpenReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using var command = connection.CreateCommand();
-            command.CommandText = OrleansSqliteSql.ReadState;
-            BindKey(command, stateName, grain);
-            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            await using (var connection = await file.OpenReaderAsync(cancellationToken).ConfigureAwait(false))
+            await using (var command = connection.CreateCommand())
             {
-                version = reader.GetInt64(0);
-                data = reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1);
+                command.CommandText = OrleansSqliteSql.ReadState;
+                BindKey(command, stateName, grain);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    version = reader.GetInt64(0);
+                    data = reader.IsDBNull(1) ? null : reader.GetFieldValue<byte[]>(1);
+                }
             }
+
+            state = data is null ? default : _options.GrainStorageSerializer.Deserialize<T>(new BinaryData(data));
         }
         catch (Exception error) when (error is not OperationCanceledException)
         {
@@ -115,7 +119,7 @@ public sealed partial class SqliteGrainStorage : IGrainStorage, ILifecyclePartic
 
         // Like Orleans' own providers: a grain never written, or cleared, reads as a new instance of its state type,
         // and only stored data counts as an existing record. A cleared row still has a version, so it keeps its ETag.
-        grainState.State = data is null ? CreateInstance<T>() : _options.GrainStorageSerializer.Deserialize<T>(new BinaryData(data)) ?? CreateInstance<T>();
+        grainState.State = state ?? CreateInstance<T>();
         grainState.ETag = version is { } v ? FormatETag(v) : null;
         grainState.RecordExists = data is not null;
     }
