@@ -16,10 +16,6 @@ namespace Trellis.OrleansProviders.Sqlite.Internal;
 /// </remarks>
 internal sealed partial class SqliteFile : IAsyncDisposable
 {
-    // What TryRunInTransaction reports besides the index of a failed write.
-    private const int Committed = -1;
-    private const int NoWrite = -2;
-
     private readonly SqliteConnection _writer;
     private readonly SqliteSession _session;
     private readonly string _readerConnectionString;
@@ -33,7 +29,7 @@ internal sealed partial class SqliteFile : IAsyncDisposable
         _logger = logger;
         FilePath = writer.DataSource;
         _session = new SqliteSession(writer) { Time = time };
-        _loop = new GroupCommitLoop<PendingWrite>($"Orleans SQLite file {FilePath}", limits, CommitBatch, logger);
+        _loop = new GroupCommitLoop<PendingWrite>($"Orleans SQLite file {FilePath}", limits, new SqliteBatchCommitter(writer, _session, static e => e is InconsistentStateException, FilePath, logger).CommitAsync, logger);
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -136,92 +132,6 @@ internal sealed partial class SqliteFile : IAsyncDisposable
         LogClosed(_logger, FilePath);
     }
 
-    private ValueTask CommitBatch(List<PendingWrite> batch)
-    {
-        var pending = batch;
-        while (true)
-        {
-            var failed = TryRunInTransaction(pending, out var error);
-            if (failed == Committed)
-            {
-                return ValueTask.CompletedTask;
-            }
-
-            if (failed == NoWrite)
-            {
-                // The transaction could not start (another process held the write lock past the busy timeout):
-                // nothing ran, so every write fails with that error.
-                foreach (var write in pending)
-                {
-                    write.Reject(error!);
-                }
-
-                return ValueTask.CompletedTask;
-            }
-
-            // One write's statement failed and SQLite rolled the whole batch back: that write fails alone, the others
-            // run again together.
-            LogWriteFailed(_logger, FilePath, pending.Count - 1, error!);
-            pending[failed].Reject(error!);
-            var rest = new List<PendingWrite>(pending.Count - 1);
-            for (var i = 0; i < pending.Count; i++)
-            {
-                if (i != failed)
-                {
-                    pending[i].Reset();
-                    rest.Add(pending[i]);
-                }
-            }
-
-            if (rest.Count == 0)
-            {
-                return ValueTask.CompletedTask;
-            }
-
-            pending = rest;
-        }
-    }
-
-    /// <summary>Runs the writes in one transaction and commits it.</summary>
-    /// <returns><see cref="Committed"/>; or, rolled back, the index of the write whose statement failed, or
-    /// <see cref="NoWrite"/> when the failure came before any write. A failed commit is thrown: the batch's outcome is
-    /// then unknown and the loop fails every write of it.</returns>
-    private int TryRunInTransaction(List<PendingWrite> writes, out Exception? error)
-    {
-        error = null;
-        var current = NoWrite;
-        var committing = false;
-        try
-        {
-            using var transaction = _writer.BeginTransaction(deferred: false);
-            _session.Transaction = transaction;
-            for (current = 0; current < writes.Count; current++)
-            {
-                try
-                {
-                    ((ISqliteOperation)writes[current]).Run(_session);
-                }
-                catch (InconsistentStateException refused)
-                {
-                    writes[current].Reject(refused);
-                }
-            }
-
-            committing = true;
-            transaction.Commit();
-            return Committed;
-        }
-        catch (Exception failed) when (!committing)
-        {
-            error = failed;
-            return current;
-        }
-        finally
-        {
-            _session.Transaction = null;
-        }
-    }
-
     private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
         using var command = connection.CreateCommand();
@@ -243,6 +153,4 @@ internal sealed partial class SqliteFile : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Orleans SQLite file {Path} closed")]
     private static partial void LogClosed(ILogger logger, string path);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Orleans SQLite file {Path}: a write failed in the database; the {Count} other writes of its batch run again without it")]
-    private static partial void LogWriteFailed(ILogger logger, string path, int count, Exception error);
 }

@@ -17,10 +17,6 @@ namespace Trellis.Storage.Sqlite.Internal;
 /// </remarks>
 internal sealed partial class SqliteDatabase : IAsyncDisposable
 {
-    // What TryRunInTransaction reports besides the index of a failed write.
-    private const int Committed = -1;
-    private const int NoWrite = -2;
-
     private readonly SqliteConnection _writer;
     private readonly SqliteSession _session;
     private readonly string _readerConnectionString;
@@ -36,7 +32,7 @@ internal sealed partial class SqliteDatabase : IAsyncDisposable
         Grains = options.Grains;
         FilePath = writer.DataSource;
         _session = new SqliteSession(writer) { Time = time };
-        _loop = new GroupCommitLoop<PendingWrite>($"SQLite store {FilePath}", options.Grains, CommitBatch, logger);
+        _loop = new GroupCommitLoop<PendingWrite>($"SQLite store {FilePath}", options.Grains, new SqliteBatchCommitter(writer, _session, static e => e is TrellisException, FilePath, logger).CommitAsync, logger);
     }
 
     public TimeProvider Time { get; }
@@ -131,92 +127,6 @@ internal sealed partial class SqliteDatabase : IAsyncDisposable
         SqliteConnection.ClearPool(pooled);
     }
 
-    private ValueTask CommitBatch(List<PendingWrite> batch)
-    {
-        var pending = batch;
-        while (true)
-        {
-            var failed = TryRunInTransaction(pending, out var error);
-            if (failed == Committed)
-            {
-                return ValueTask.CompletedTask;
-            }
-
-            if (failed == NoWrite)
-            {
-                // The transaction itself could not start (for example another process held the file's write lock
-                // past the busy timeout): nothing ran, so every write fails with that error.
-                foreach (var write in pending)
-                {
-                    write.Reject(error!);
-                }
-
-                return ValueTask.CompletedTask;
-            }
-
-            // One write's statement failed and SQLite rolled the whole batch back: that write fails alone, the others
-            // run again together.
-            LogWriteFailed(_logger, FilePath, pending.Count - 1, error!);
-            pending[failed].Reject(error!);
-            var rest = new List<PendingWrite>(pending.Count - 1);
-            for (var i = 0; i < pending.Count; i++)
-            {
-                if (i != failed)
-                {
-                    pending[i].Reset();
-                    rest.Add(pending[i]);
-                }
-            }
-
-            if (rest.Count == 0)
-            {
-                return ValueTask.CompletedTask;
-            }
-
-            pending = rest;
-        }
-    }
-
-    /// <summary>Runs the writes in one transaction and commits it.</summary>
-    /// <returns><see cref="Committed"/>; or, rolled back, the index of the write whose statement failed, or
-    /// <see cref="NoWrite"/> when the failure came before any write. A failed commit is thrown: the batch's outcome is
-    /// then unknown and every write fails.</returns>
-    private int TryRunInTransaction(List<PendingWrite> writes, out Exception? error)
-    {
-        error = null;
-        var current = NoWrite;
-        var committing = false;
-        try
-        {
-            using var transaction = _writer.BeginTransaction(deferred: false);
-            _session.Transaction = transaction;
-            for (current = 0; current < writes.Count; current++)
-            {
-                try
-                {
-                    ((ISqliteOperation)writes[current]).Run(_session);
-                }
-                catch (TrellisException refused)
-                {
-                    writes[current].Reject(refused);
-                }
-            }
-
-            committing = true;
-            transaction.Commit();
-            return Committed;
-        }
-        catch (SqliteException failed) when (!committing)
-        {
-            error = failed;
-            return current;
-        }
-        finally
-        {
-            _session.Transaction = null;
-        }
-    }
-
     private static void Migrate(SqliteConnection connection, TimeProvider time, ILogger logger, string path)
     {
         using var transaction = connection.BeginTransaction(deferred: false);
@@ -272,6 +182,4 @@ internal sealed partial class SqliteDatabase : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "SQLite store {Path}: applied schema migration {Migration}")]
     private static partial void LogMigrationApplied(ILogger logger, string path, string migration);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "SQLite store {Path}: a write failed in the database; the {Count} other writes of its batch run again without it")]
-    private static partial void LogWriteFailed(ILogger logger, string path, int count, Exception error);
 }
