@@ -7,10 +7,18 @@
 #   ./test.sh                                                  everything (CI runs this)
 #   ./test.sh --filter 'FullyQualifiedName~RabbitMq'           a subset; arguments go to dotnet test
 #   TRELLIS_TEST_FILTER='FullyQualifiedName~RabbitMq' ./test.sh   the same
+#   ./test.sh --each-class [--direct] [--skip DIR]...        every test class alone, one after
+#                                                              the other (scripts/test-each-class.sh)
 #
-# Once the tests have run, the last line printed is "N passed, M failed, K skipped".
+# Once the tests have run, the last line printed is "N passed, M failed, K skipped" (with
+# --each-class: "N classes: P passed, F failed; wall time …").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if [[ ${1:-} == --each-class ]]; then
+  shift
+  exec scripts/test-each-class.sh "$@"
+fi
 
 # shellcheck source=scripts/test-env.sh
 . scripts/test-env.sh
