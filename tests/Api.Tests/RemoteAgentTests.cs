@@ -20,14 +20,22 @@ public sealed class RemoteAgentTests : IAsyncLifetime
     private async Task<(PythonNode Node, RegisteredNode Registered)> StartAgentAsync(string agent, string phase)
     {
         var node = await PythonNode.StartAsync($"{agent}-{phase}", "agent.py");
-        var registered = await _gateway.RegisterAsync(new
+        try
         {
-            port = node.Port,
-            services = new object[] { new { topic = $"trellis.agents.{agent}", group = "_default", path = "/agent" } },
-        });
-        // Registration checks the node's health and subscribes it before it answers "ok".
-        Assert.True(registered.Status == "ok", $"{phase}: the agent node registered as {registered.Status}");
-        return (node, registered);
+            var registered = await _gateway.RegisterAsync(new
+            {
+                port = node.Port,
+                services = new object[] { new { topic = $"trellis.agents.{agent}", group = "_default", path = "/agent" } },
+            });
+            // Registration checks the node's health and subscribes it before it answers "ok".
+            Assert.True(registered.Status == "ok", $"{phase}: the agent node registered as {registered.Status}");
+            return (node, registered);
+        }
+        catch
+        {
+            await node.DisposeAsync(); // the caller never gets it, so it would outlive the test
+            throw;
+        }
     }
 
     [Fact]
