@@ -18,6 +18,7 @@ wanted=(
   protobuf-compiler:/usr/bin/protoc
   nghttp2-client:/usr/bin/h2load
   curl:/usr/bin/curl
+  jq:/usr/bin/jq # the README examples read JSON with it (tests/Docs.Tests runs them)
 )
 
 missing=()

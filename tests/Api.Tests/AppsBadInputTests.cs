@@ -49,10 +49,23 @@ public sealed class AppsBadInputTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_body_over_the_limit_is_413_and_a_wrong_media_type_415()
+    public async Task A_body_over_the_limit_is_413_and_a_JSON_body_is_read_whatever_its_Content_Type()
     {
         var big = $"{{\"mark\":\"add\",\"data\":\"{new string('x', 2 * 1024 * 1024)}\"}}";
         Assert.Equal(413, (await _gateway.SendAsync(HttpMethod.Post, $"/apps/{_app}:poke", big, Admin)).Status);
-        Assert.Equal(415, (await _gateway.SendAsync(HttpMethod.Post, $"/apps/{_app}:poke", "{}", Admin, "text/plain")).Status);
+
+        // What curl -d sends: JSON declared as a form.
+        const string Form = "application/x-www-form-urlencoded";
+        var app = $"f-{Guid.NewGuid():N}"[..20];
+        var created = await _gateway.SendAsync(HttpMethod.Post, "/apps", $$"""{"app":"{{app}}","agent":"counter"}""", Admin, Form);
+        Assert.True(created.Status == 201, $"create sent as a form answered {created}");
+        var poke = await _gateway.SendAsync(HttpMethod.Post, $"/apps/{app}:poke", """{"mark":"add","data":{"by":2}}""", Admin, Form);
+        Assert.True(poke.Status == 200, $"poke sent as a form answered {poke}");
+        var peek = await _gateway.SendAsync(HttpMethod.Post, $"/apps/{app}:peek", """{"path":"/count"}""", Admin, "text/plain");
+        Assert.True(peek.Status == 200 && (int)peek.Json["count"]! == 2, $"peek sent as text answered {peek}");
+
+        var notJson = await _gateway.SendAsync(HttpMethod.Post, $"/apps/{app}:poke", "mark=add", Admin, Form);
+        Assert.True(notJson.Status == 400, $"a form body answered {notJson}");
+        Assert.Contains($"request body is not valid JSON (sent as '{Form}'", notJson.ErrorMessage);
     }
 }

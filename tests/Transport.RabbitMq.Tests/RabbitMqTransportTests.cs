@@ -165,6 +165,12 @@ public sealed class RabbitMqTransportTests : IAsyncLifetime
     public async Task The_envelope_travels_in_standard_AMQP_properties()
     {
         var topic = Topic("props");
+        // The transport declares its exchanges when it starts; binding to one before that fails
+        // with NOT_FOUND (the test passed in a full run only because another test had started one).
+        var transport = Broker.Transport(Prefix);
+        _owned.Add(transport);
+        await transport.StartAsync(_ => { }, default);
+
         var raw = await RawChannelAsync();
         var queue = (await raw.QueueDeclareAsync("", durable: false, exclusive: true, autoDelete: true)).QueueName;
         await raw.QueueBindAsync(queue, Prefix + ".signals", topic);
@@ -177,9 +183,6 @@ public sealed class RabbitMqTransportTests : IAsyncLifetime
         };
         await raw.BasicConsumeAsync(queue, autoAck: true, consumer);
 
-        var transport = Broker.Transport(Prefix);
-        _owned.Add(transport);
-        await transport.StartAsync(_ => { }, default);
         var status = await transport.PublishAsync(ExchangeKind.Signals, new TransportMessage
         {
             Topic = topic,

@@ -733,7 +733,7 @@ public sealed partial class NodeRegistry
 
         if (record.IsStreamNode)
         {
-            return Task.FromResult(new CallResult(Message.Error(Codes.HandlerError, $"node {node.Id} is not connected: its Connect stream ended"), true));
+            return Task.FromResult(new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: its Connect stream ended"), true));
         }
 
         return _client.CallAsync(record, subscription, topic, sender, data, MaxReplyBytes, _stopping.Token);

@@ -85,8 +85,9 @@ public sealed class AppGrain(AppAgents agents) : Grain<AppRecord>
         catch (Exception ex) when (IsNack(ex))
         {
             _agent = null;
-            // No local agent and no node serving it: for a new app that is an unknown agent, not an outage.
-            return ex is TrellisException { Kind: ErrorKind.Unavailable }
+            // No local agent and no node serving it: for a new app that is an unknown agent, not an outage. A node that
+            // serves it but cannot be reached is an outage (503).
+            return ex is AgentUnavailableException { NoNode: true }
                 ? new Message(JsonPayload.From(new { nack = $"unknown agent '{agentName}': it is not built in and no node serves {RemoteAgent.Topic(agentName)}" }), Codes.NotFound)
                 : Nack(ex);
         }
@@ -505,8 +506,10 @@ public sealed class AppGrain(AppAgents agents) : Grain<AppRecord>
     {
         var code = e switch
         {
-            AgentNackException nack => nack.Code is >= 400 and < 500 ? nack.Code : Codes.BadRequest,
-            TrellisException { Kind: ErrorKind.Unavailable } => Codes.QueueFull,
+            // A refusal keeps the agent's 4xx; an agent that did not answer in time or failed keeps that meaning (the
+            // gateway answers 504 or 502), so it is never mistaken for a refusal of the poke itself.
+            AgentNackException nack => nack.Code is >= 400 and < 500 or Codes.HandlerTimeout ? nack.Code : Codes.HandlerError,
+            TrellisException { Kind: ErrorKind.Unavailable } => Codes.Unavailable,
             _ => Codes.BadRequest,
         };
         return new Message(JsonPayload.From(new { nack = e.Message }), code);

@@ -16,8 +16,9 @@ namespace Trellis.Core.Apps;
 /// leaves the state unchanged. Effects: <c>{"fact":{"path","data"}}</c>, <c>{"give":{"data"}}</c>,
 /// <c>{"kick":{"path","subscriber"}}</c>, <c>{"poke":{"app","mark","data","wire"}}</c>, <c>{"watch":{"app","path","wire"}}</c>,
 /// <c>{"leave":{"app","path","wire"}}</c>, <c>{"create":{"child","agent","init"}}</c>, <c>{"kill":{"child"}}</c>.
-/// Any other code is a nack whose error is the reply data, except 404 and 503 (what the bus answers when no node listens
-/// or the node is down), which mean the agent is unavailable: the app nacks with 503 and keeps its state.
+/// A 4xx is the agent's nack, with the reply data as its error. 404 (no node serves the agent) and 503 (its node cannot be
+/// reached, or a queue is full) mean the agent is unavailable: the app nacks with 503 and keeps its state. 499 and 504 are
+/// an agent that did not answer in time, any other 5xx an agent that failed; the state is kept in every case.
 /// </remarks>
 public sealed class RemoteAgent(MessageBus bus, string name, TimeSpan timeout) : IAgent
 {
@@ -39,20 +40,28 @@ public sealed class RemoteAgent(MessageBus bus, string name, TimeSpan timeout) :
     private async Task<JsonElement> CallAsync(JsonPayload request, CancellationToken cancellationToken)
     {
         var reply = await bus.RequestAsync(Topic(name), request, timeout, cancellationToken).ConfigureAwait(false);
-        // The bus answers 404 ("No active listeners for: ...") when no node serves the topic and 503 when the node is
-        // down or overloaded: either way the agent is unavailable, which the app nacks without touching its state.
-        if (reply.Code is Codes.NotFound or Codes.QueueFull)
+        switch (reply.Code)
         {
-            throw new TrellisException(ErrorKind.Unavailable, $"agent '{name}' is unavailable: no node serves {Topic(name)} (code {reply.Code})");
+            case Codes.Ok:
+                return reply.Data.IsNull ? default : reply.Data.ToJsonElement();
+            case Codes.NotFound:
+                // The bus answers 404 ("No active listeners for: ...") when no node serves the topic.
+                throw new AgentUnavailableException($"agent '{name}' is unavailable: no node serves {Topic(name)}", noNode: true);
+            case Codes.Unavailable:
+                // 503: a queue on the way is full, or the gateway could not reach the node (port closed, connection reset,
+                // stream gone). Either way the agent never answered, so this is no refusal of the agent's: the app nacks
+                // with 503 and keeps its state.
+                throw new AgentUnavailableException($"agent '{name}' is unavailable: {Text(reply)}", noNode: false);
+            case Codes.RequestTimeout or Codes.HandlerTimeout:
+                throw new AgentNackException($"agent '{name}' did not answer in time: {Text(reply)}", reply.Code);
+            case >= 500:
+                throw new AgentNackException($"agent '{name}' failed: {Text(reply)}", reply.Code);
+            default:
+                throw new AgentNackException($"agent '{name}' refused: {Text(reply)}", reply.Code);
         }
 
-        if (!reply.IsOk)
-        {
-            var text = reply.Data.IsNull ? $"code {reply.Code}" : reply.Data.ToJsonElement() is { ValueKind: JsonValueKind.String } s ? s.GetString()! : reply.Data.ToString();
-            throw new AgentNackException($"agent '{name}' refused: {text}", reply.Code);
-        }
-
-        return reply.Data.IsNull ? default : reply.Data.ToJsonElement();
+        static string Text(Message reply) =>
+            reply.Data.IsNull ? $"code {reply.Code}" : reply.Data.ToJsonElement() is { ValueKind: JsonValueKind.String } s ? s.GetString()! : reply.Data.ToString();
     }
 
     private static JsonPayload WriteEvent(AgentEvent? e)
@@ -200,7 +209,14 @@ public sealed class RemoteAgent(MessageBus bus, string name, TimeSpan timeout) :
     }
 }
 
-/// <summary>An agent refused an event (a nack) with a reply code other than 200.</summary>
+/// <summary>A remote agent could not be asked at all: no node serves it, or its node cannot be reached.</summary>
+public sealed class AgentUnavailableException(string message, bool noNode) : TrellisException(ErrorKind.Unavailable, message)
+{
+    /// <summary>True when no node serves the agent (the bus found no subscriber); false when one does but cannot be reached.</summary>
+    public bool NoNode { get; } = noNode;
+}
+
+/// <summary>An agent refused an event (a nack), failed, or did not answer in time: a reply code other than 200.</summary>
 public sealed class AgentNackException(string message, int code) : Exception(message)
 {
     public int Code { get; } = code;

@@ -1,6 +1,6 @@
 namespace Trellis.Core.Messaging;
 
-/// <summary>The reply codes of the kernel (Gilmour's set, plus 503 for a full queue).</summary>
+/// <summary>The reply codes of the kernel (Gilmour's set, plus 503 for a full queue or an unreachable handler).</summary>
 public static class Codes
 {
     public const int Ok = 200;
@@ -19,6 +19,11 @@ public static class Codes
 
     /// <summary>A queue on the path was full: back-pressure refused the message.</summary>
     public const int QueueFull = 503;
+
+    /// <summary>The handler could not be reached: a gateway found its node's port closed, lost the connection before the
+    /// answer, or could not connect in time. The same code as <see cref="QueueFull"/>: either way nobody could take the
+    /// message, and it is not the handler's own error (500).</summary>
+    public const int Unavailable = 503;
 
     /// <summary>The handler ran past its own timeout (handler-side); its late reply is discarded.</summary>
     public const int HandlerTimeout = 504;

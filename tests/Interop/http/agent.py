@@ -8,6 +8,7 @@ Register it through the proxy API with the service {"topic": "trellis.agents.<ag
   describe           {"version": "1"}
   init               state {"count": init.count or 0}
   poke add {by}      count += by, fact /count {"count"}; other marks → 400 (a nack)
+  poke hold {seconds} answers only after that many seconds, unchanged (for tests that kill the node mid-step)
   watch /count       give {"count"}; other paths → 400
   peek /count        {"count"}
   leave, load, sign  no change
@@ -17,6 +18,7 @@ import argparse
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 _print_lock = threading.Lock()
@@ -43,6 +45,9 @@ def step(e):
         return 200, {"state": {"count": start}}
     if kind == "poke":
         data = e.get("data")
+        if e.get("mark") == "hold" and isinstance(data, dict) and isinstance(data.get("seconds"), (int, float)):
+            time.sleep(data["seconds"])
+            return 200, {}
         if e.get("mark") != "add" or not isinstance(data, dict) or not isinstance(data.get("by"), int):
             return 400, "the remote counter takes add {\"by\": <integer>}"
         count += data["by"]

@@ -9,7 +9,8 @@ using Trellis.Core.Nodes;
 
 namespace Trellis.Api.Proxy.Internal;
 
-/// <summary>What a call to a node came to: the reply message, and whether nothing listened on the node's port.</summary>
+/// <summary>What a call to a node came to: the reply message, and whether nothing listened on the node's port (the request
+/// never reached it, so another member of its group may take it).</summary>
 internal readonly record struct CallResult(Message Reply, bool Refused);
 
 /// <summary>What a health check found.</summary>
@@ -71,13 +72,31 @@ internal sealed class NodeClient(TimeProvider time)
         {
             return new CallResult(Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms"), false);
         }
+        catch (OperationCanceledException e) when (!stopping.IsCancellationRequested && e.InnerException is TimeoutException)
+        {
+            // SocketsHttpHandler's ConnectTimeout: the node did not even accept the connection.
+            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: no connection to port {node.Port} within {Handler.ConnectTimeout.TotalSeconds:0} s"), false);
+        }
         catch (HttpRequestException e) when (IsRefused(e))
         {
-            return new CallResult(Message.Error(Codes.HandlerError, $"node {node.Id} refused the connection on port {node.Port}"), true);
+            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: it refused the connection on port {node.Port}"), true);
+        }
+        catch (HttpRequestException e) when (IsBrokenAnswer(e))
+        {
+            // The node answered, but not with HTTP we can read: its own fault, like any other failed handler.
+            return new CallResult(Message.Error(Codes.HandlerError, $"node {node.Id} answered with a malformed HTTP response: {Describe(e)}"), false);
         }
         catch (HttpRequestException e)
         {
-            return new CallResult(Message.Error(Codes.HandlerError, $"calling node {node.Id} failed: {e.Message}"), false);
+            // The connection failed before an answer came (reset, closed, unreachable): the node is unavailable, which its
+            // callers must be able to tell from the node's own refusal (a status it sent). Whether the node saw the request
+            // is unknown, so unlike a refused connection this does not move on to another member of the group.
+            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the connection to port {node.Port} failed before it answered ({Describe(e)})"), false);
+        }
+        catch (IOException e) when (!linked.IsCancellationRequested)
+        {
+            // The same while reading the body: the headers came, the rest did not.
+            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the connection to port {node.Port} broke during its answer ({Describe(e)})"), false);
         }
     }
 
@@ -219,6 +238,24 @@ internal sealed class NodeClient(TimeProvider time)
 
         Array.Resize(ref buffer, length);
         return buffer;
+    }
+
+    /// <summary>An answer that is not readable HTTP/1.1 (bad status line, oversized headers), as opposed to a connection
+    /// that failed before any answer.</summary>
+    private static bool IsBrokenAnswer(HttpRequestException e) =>
+        e.HttpRequestError is HttpRequestError.InvalidResponse or HttpRequestError.HttpProtocolError or HttpRequestError.ConfigurationLimitExceeded;
+
+    /// <summary>The exception's message with its innermost cause, which says what happened to the connection
+    /// ("Connection reset by peer") where the outer message only says that sending failed.</summary>
+    private static string Describe(Exception e)
+    {
+        var inner = e;
+        while (inner.InnerException is { } next)
+        {
+            inner = next;
+        }
+
+        return ReferenceEquals(inner, e) ? e.Message : $"{e.Message} {inner.Message}";
     }
 
     private static bool IsRefused(HttpRequestException e)

@@ -126,7 +126,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         return true;
     }
 
-    /// <summary>Ends the stream: queued deliveries are dropped and requests still waiting get a 500 naming <paramref name="reason"/>.</summary>
+    /// <summary>Ends the stream: queued deliveries are dropped and requests still waiting get a 503 naming <paramref name="reason"/>.</summary>
     public void Close(string nodeId, string reason)
     {
         _closedReason ??= reason;
@@ -140,11 +140,11 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         {
             if (_pending.TryRemove(id, out var waiting))
             {
-                waiting.TrySetResult(Message.Error(Codes.HandlerError, $"node {nodeId}'s stream ended before it replied ({reason})"));
+                waiting.TrySetResult(Message.Error(Codes.Unavailable, $"node {nodeId} is unavailable: its stream ended before it replied ({reason})"));
             }
         }
     }
 
     private static CallResult Refused(NodeRecord node, string reason) =>
-        new(Message.Error(Codes.HandlerError, $"node {node.Id} is not connected: {reason}"), true);
+        new(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: it is not connected ({reason})"), true);
 }

@@ -6,7 +6,11 @@ using Trellis.Core.Errors;
 
 namespace Trellis.Api.Proxy.Internal;
 
-/// <summary>Reads a request body as one JSON object, refusing wrong media types (415), big bodies (413) and bad JSON (400).</summary>
+/// <summary>Reads a request body as one JSON object, whatever its declared Content-Type; refuses a declared charset other
+/// than UTF-8 (415), big bodies (413) and bad JSON (400).</summary>
+/// <remarks>The media type is not checked because the API's users are shell one-liners as much as programs: <c>curl -d</c>
+/// declares <c>application/x-www-form-urlencoded</c> unless told otherwise, and a body that is not JSON is refused anyway,
+/// naming the problem (and the declared type when it is not JSON).</remarks>
 internal static class RequestBodies
 {
     /// <summary>Deep enough for any real message; deeper input is refused instead of costing stack.</summary>
@@ -17,10 +21,10 @@ internal static class RequestBodies
     public static async Task<JsonDocument> ReadObjectAsync(HttpContext context, int maxBytes)
     {
         var request = context.Request;
-        CheckContentType(request.ContentType);
-        if (request.ContentLength is { } declared && declared > maxBytes)
+        var declared = InspectContentType(request.ContentType);
+        if (request.ContentLength is { } length && length > maxBytes)
         {
-            throw ApiException.PayloadTooLarge($"request body is {declared} bytes; the limit is {maxBytes} (Trellis:Nodes:MaxBodyBytes)");
+            throw ApiException.PayloadTooLarge($"request body is {length} bytes; the limit is {maxBytes} (Trellis:Nodes:MaxBodyBytes)");
         }
 
         var body = await ReadAsync(request.Body, maxBytes, context.RequestAborted);
@@ -36,7 +40,8 @@ internal static class RequestBodies
         }
         catch (JsonException e)
         {
-            throw TrellisException.Invalid($"request body is not valid JSON: {e.Message}");
+            var sentAs = declared is null ? "" : $" (sent as {Printable(declared)}; bodies are read as JSON whatever their Content-Type)";
+            throw TrellisException.Invalid($"request body is not valid JSON{sentAs}: {e.Message}");
         }
 
         if (document.RootElement.ValueKind != JsonValueKind.Object)
@@ -49,31 +54,25 @@ internal static class RequestBodies
         return document;
     }
 
-    private static void CheckContentType(string? contentType)
+    /// <summary>Refuses a declared charset other than UTF-8 (JSON is UTF-8, RFC 8259 §8.1: reading such a body as UTF-8
+    /// would silently change its text); returns the declared media type when it is not a JSON one, else null.</summary>
+    private static string? InspectContentType(string? contentType)
     {
-        if (string.IsNullOrEmpty(contentType))
+        if (string.IsNullOrEmpty(contentType) || !MediaTypeHeaderValue.TryParse(contentType, out var media))
         {
-            throw ApiException.UnsupportedMediaType("Content-Type is missing; send the body as application/json");
+            return contentType is { Length: > 0 } ? contentType : null;
         }
 
-        if (!MediaTypeHeaderValue.TryParse(contentType, out var media))
+        var charset = media.Charset.Value?.Trim('"');
+        if (charset is { Length: > 0 } && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
         {
-            throw ApiException.UnsupportedMediaType("Content-Type is malformed; send the body as application/json");
+            throw ApiException.UnsupportedMediaType($"charset {Printable(charset)} is not supported; JSON bodies are UTF-8");
         }
 
         var type = media.MediaType.Value ?? "";
         var json = type.Equals("application/json", StringComparison.OrdinalIgnoreCase)
             || (type.StartsWith("application/", StringComparison.OrdinalIgnoreCase) && type.EndsWith("+json", StringComparison.OrdinalIgnoreCase));
-        if (!json)
-        {
-            throw ApiException.UnsupportedMediaType($"Content-Type {Printable(type)} is not supported; send the body as application/json");
-        }
-
-        var charset = media.Charset.Value;
-        if (charset is { Length: > 0 } && !charset.Trim('"').Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Trim('"').Equals("utf8", StringComparison.OrdinalIgnoreCase))
-        {
-            throw ApiException.UnsupportedMediaType($"charset {Printable(charset)} is not supported; JSON bodies are UTF-8");
-        }
+        return json ? null : type;
     }
 
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(Stream body, int maxBytes, CancellationToken cancellationToken)
