@@ -104,7 +104,7 @@ public sealed class RemoteAgentTests : IAsyncLifetime
         AssertUnavailable(await _gateway.PostAsync($"/apps/{app}:poke", new { mark = "add", data = new { by = 1 } }, Admin), "a poke to the killed agent");
         await GrpcApi.FailsAsync(
             _gateway.Grpc.UnaryAsync(GrpcApi.Poke, new Contracts.V1.PokeRequest { App = app, Mark = "add", Data = GrpcApi.Json("""{"by": 1}""") }, GrpcApi.As(Admin)),
-            Trellis.Grpc.StatusCode.Unavailable, "is unavailable");
+            global::Grpc.Core.StatusCode.Unavailable, "is unavailable");
         var status = await _gateway.GetAsync($"/nodes/{registered.Id}", Admin);
         Assert.True(status.Status == 200, $"the killed agent's registration answered {status.Status}: {status.Body}");
 
