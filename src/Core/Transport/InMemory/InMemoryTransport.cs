@@ -10,13 +10,19 @@ public sealed partial class InMemoryTransport : ITransport
     private readonly ILogger _logger;
     private readonly List<MemoryConsumer> _consumers = [];
     private readonly Lock _lock = new();
+    private readonly ITimer _watchdog;
     private bool _disposed;
 
-    public InMemoryTransport(InMemoryBroker broker, ILogger<InMemoryTransport>? logger = null)
+    /// <summary>How often consumer loops lent to requesters are checked (<see cref="MemoryConsumer.RescueIfStuck"/>).</summary>
+    internal static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(10);
+
+    public InMemoryTransport(InMemoryBroker broker, ILogger<InMemoryTransport>? logger = null, TimeProvider? time = null)
     {
         _broker = broker;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         ReplyAddress = $"trellis.reply.{Guid.NewGuid():N}";
+        _watchdog = (time ?? TimeProvider.System).CreateTimer(
+            static state => ((InMemoryTransport)state!).CheckLentLoops(), this, WatchdogPeriod, WatchdogPeriod);
     }
 
     public string Name => "inmemory";
@@ -113,10 +119,23 @@ public sealed partial class InMemoryTransport : ITransport
             _consumers.Clear();
         }
 
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
+
         _broker.RemoveReplyEndpoint(ReplyAddress);
         foreach (var consumer in consumers)
         {
             await consumer.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private void CheckLentLoops()
+    {
+        lock (_lock)
+        {
+            foreach (var consumer in _consumers)
+            {
+                consumer.RescueIfStuck();
+            }
         }
     }
 
