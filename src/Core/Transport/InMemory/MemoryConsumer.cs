@@ -39,31 +39,35 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
 
     public void Start() => StartLoop();
 
+    /// <summary>A loop of this consumer is lent to requesters right now.</summary>
+    public bool IsLent => Volatile.Read(ref _lentBy) != 0;
+
     /// <summary>Called by the transport's watchdog: if this consumer's loop has been lent to the same requesters since
-    /// the last call while messages wait, a new loop takes over the queue.</summary>
-    public void RescueIfStuck()
+    /// the last call while messages wait, a new loop takes over the queue. Returns whether a loop is still lent.</summary>
+    public bool RescueIfStuck()
     {
         if (Volatile.Read(ref _lentBy) == 0)
         {
             _lendsSeen = -1;
-            return;
+            return false;
         }
 
         var lends = Volatile.Read(ref _lends);
         if (lends != _lendsSeen)
         {
             _lendsSeen = lends;
-            return;
+            return true;
         }
 
         if (Queue.ReadyCount == 0 || Volatile.Read(ref _disposed) != 0)
         {
-            return;
+            return true;
         }
 
         _lendsSeen = -1;
         LogRescued(_owner.Logger, Queue.Name);
         StartLoop();
+        return true;
     }
 
     private void StartLoop()
@@ -212,6 +216,7 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
     {
         Interlocked.Increment(ref _lends);
         Volatile.Write(ref _lentBy, generation);
+        _owner.WatchLentLoops();
         try
         {
             deferred.RunAll();
