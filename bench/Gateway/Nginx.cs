@@ -216,3 +216,60 @@ public sealed class Nginx : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
+
+/// <summary>CPU time (user + system) of processes, from /proc (Linux; zero elsewhere).</summary>
+public static class CpuTime
+{
+    private static readonly double TicksPerSecond = 100; // USER_HZ: 100 on every Linux ABI .NET runs on
+
+    /// <summary>Seconds of CPU used so far by <paramref name="pid"/> and, when <paramref name="withChildren"/>, by its
+    /// live child processes (nginx's workers).</summary>
+    public static double Seconds(int pid, bool withChildren = false)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return 0;
+        }
+
+        var total = Ticks(pid, out _);
+        if (withChildren)
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (int.TryParse(Path.GetFileName(dir), out var child) && child != pid)
+                {
+                    var ticks = Ticks(child, out var parent);
+                    if (parent == pid)
+                    {
+                        total += ticks;
+                    }
+                }
+            }
+        }
+
+        return total / TicksPerSecond;
+    }
+
+    private static long Ticks(int pid, out int parent)
+    {
+        parent = 0;
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+
+        // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        parent = int.Parse(fields[1], CultureInfo.InvariantCulture);
+        return long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+    }
+}

@@ -100,7 +100,7 @@ public static class P3
             }
 
             await LatencyAtRateAsync(http, targets, rate, seconds);
-            await SaturationAsync(http, targets, load, concurrency);
+            await SaturationAsync(http, targets, load, concurrency, nginx?.ProcessId);
             if (haveWrk)
             {
                 await OneConnectionAsync(targets);
@@ -145,20 +145,26 @@ public static class P3
     }
 
     /// <summary>(b) Throughput at saturation with a fixed number of connections, rounds interleaved.</summary>
-    private static async Task SaturationAsync(HttpClient http, Target[] targets, string load, int concurrency)
+    private static async Task SaturationAsync(HttpClient http, Target[] targets, string load, int concurrency, int? nginxPid)
     {
         var duration = TimeSpan.FromSeconds(3);
         var rates = targets.ToDictionary(t => t, _ => new List<double>());
         var p50 = targets.ToDictionary(t => t, _ => new List<double>());
+        var benchCpu = targets.ToDictionary(t => t, _ => new List<double>());
+        var nginxCpu = targets.ToDictionary(t => t, _ => new List<double>());
         for (var round = 0; round < Harness.Rounds; round++)
         {
             foreach (var target in targets)
             {
                 if (load == "wrk")
                 {
+                    var (bench0, nginx0) = (CpuTime.Seconds(Environment.ProcessId), nginxPid is { } n0 ? CpuTime.Seconds(n0, withChildren: true) : 0);
                     var result = await Wrk.RunAsync(target.Uri, target.Script!, concurrency, duration);
+                    var (bench1, nginx1) = (CpuTime.Seconds(Environment.ProcessId), nginxPid is { } n1 ? CpuTime.Seconds(n1, withChildren: true) : 0);
                     rates[target].Add(result.RequestsPerSecond);
                     p50[target].Add(result.P50Ms);
+                    benchCpu[target].Add((bench1 - bench0) * 1e6 / result.Requests);
+                    nginxCpu[target].Add((nginx1 - nginx0) * 1e6 / result.Requests);
                     if (result.SocketErrors is { } errors)
                     {
                         Console.WriteLine($"P3   warning: {target.Name}: {errors}");
@@ -172,12 +178,15 @@ public static class P3
         }
 
         var client = load == "wrk" ? $"wrk -t1 -c{concurrency}" : $"in-process HttpClient, {concurrency} in flight";
-        Console.WriteLine($"P3 (b) saturation, {client}, {duration.TotalSeconds:0} s per path, medians of {Harness.Rounds} interleaved rounds:");
+        Console.WriteLine($"P3 (b) saturation, {client}, {duration.TotalSeconds:0} s per path, medians of {Harness.Rounds} interleaved rounds" +
+            " (CPU: the bench process hosts the gateway and naive-forward, nginx the reverse proxy and the static node):");
         var direct = Harness.Median(rates[targets[0]]);
         foreach (var target in targets)
         {
             var r = Harness.Median(rates[target]);
-            var latency = load == "wrk" ? $" p50={Harness.Median(p50[target]):0.000} ms" : "";
+            var latency = load == "wrk"
+                ? $" p50={Harness.Median(p50[target]):0.000} ms; CPU per request: bench process {Harness.Median(benchCpu[target]),5:0.0} us, nginx {Harness.Median(nginxCpu[target]),5:0.0} us"
+                : "";
             Console.WriteLine($"P3   {target.Name,-13} {Harness.Fmt(r),7} req/s{latency} /direct={r / direct:0.00}x");
         }
 
