@@ -22,11 +22,11 @@ namespace Trellis.Bench.Gateway;
 /// Kestrel endpoint in this process that echoes the body (<c>--p3-node kestrel</c>). Two references run beside the
 /// gateway against the same node: nginx as a reverse proxy (<c>proxy_pass</c>, upstream keep-alive) — what a real
 /// proxy achieves on this machine — and a naive forwarding proxy (one Kestrel + HttpClient hop, nothing else).
-/// (a) Added p50 latency at a fixed open-loop rate (Dapr's method: 1,000 req/s; an in-process pacer, cheap at that
-/// rate); (b) throughput at saturation with a fixed number of connections, driven by wrk (an external process, so the
+/// (a) Added p50 latency at a fixed open-loop rate (Dapr's method: 1,000 req/s; a pacer in a child process of its own, so
+/// the client shares no thread pool with the gateway); (b) throughput at saturation with a fixed number of connections, driven by wrk (an external process, so the
 /// load generator does not share the bench's thread pool and GC with the gateway it measures); (c) p50 at one
 /// connection, closed loop (wrk -c1). Rounds are interleaved and medians reported.
-/// Usage: <c>p3 [--p3-rate 1000] [--p3-seconds 5] [--p3-concurrency 32] [--p3-node nginx|kestrel] [--p3-load wrk|inproc]</c>.
+/// Usage: <c>p3 [--p3-rate 1000] [--p3-seconds 5] [--p3-concurrency 32] [--p3-node nginx|kestrel] [--p3-load wrk|inproc] [--p3-pacer process|inproc] [--p3-phases abc]</c>.
 /// </summary>
 public static class P3
 {
@@ -40,6 +40,8 @@ public static class P3
         var concurrency = Option(args, "--p3-concurrency", 32);
         var nodeKind = Text(args, "--p3-node", "nginx");
         var load = Text(args, "--p3-load", "wrk");
+        var phases = Text(args, "--p3-phases", "abc");
+        var pacer = Text(args, "--p3-pacer", "process");
         EnsureTools();
         var haveNginx = File.Exists(Nginx.Binary);
         var haveWrk = File.Exists(Wrk.Binary);
@@ -99,9 +101,17 @@ public static class P3
                 await SaturateAsync(http, target, concurrency, TimeSpan.FromSeconds(1));
             }
 
-            await LatencyAtRateAsync(http, targets, rate, seconds);
-            await SaturationAsync(http, targets, load, concurrency, nginx?.ProcessId);
-            if (haveWrk)
+            if (phases.Contains('a', StringComparison.Ordinal))
+            {
+                await LatencyAtRateAsync(http, targets, rate, seconds, external: pacer == "process", scripts.FullName);
+            }
+
+            if (phases.Contains('b', StringComparison.Ordinal))
+            {
+                await SaturationAsync(http, targets, load, concurrency, nginx?.ProcessId);
+            }
+
+            if (haveWrk && phases.Contains('c', StringComparison.Ordinal))
             {
                 await OneConnectionAsync(targets);
             }
@@ -115,7 +125,7 @@ public static class P3
     }
 
     /// <summary>(a) Latency at a fixed open-loop rate, rounds interleaved.</summary>
-    private static async Task LatencyAtRateAsync(HttpClient http, Target[] targets, int rate, int seconds)
+    private static async Task LatencyAtRateAsync(HttpClient http, Target[] targets, int rate, int seconds, bool external, string directory)
     {
         var p50 = targets.ToDictionary(t => t, _ => new List<double>());
         var p99 = targets.ToDictionary(t => t, _ => new List<double>());
@@ -124,16 +134,19 @@ public static class P3
         {
             foreach (var target in targets)
             {
-                var (latencies, lag) = await PacedAsync(http, target, rate, TimeSpan.FromSeconds(seconds));
-                p50[target].Add(Harness.Percentile(latencies, 0.50));
-                p99[target].Add(Harness.Percentile(latencies, 0.99));
+                var (t50, t99, lag) = external
+                    ? await PacedExternallyAsync(target, rate, seconds, directory)
+                    : Summary(await PacedAsync(http, target, rate, TimeSpan.FromSeconds(seconds)));
+                p50[target].Add(t50);
+                p99[target].Add(t99);
                 late = Math.Max(late, lag);
             }
         }
 
         var direct = targets[0];
         var (d50, d99) = (Harness.Median(p50[direct]), Harness.Median(p99[direct]));
-        Console.WriteLine($"P3 (a) latency at {rate} req/s open-loop, in-process client ({Harness.Rounds} rounds x {seconds} s per path, medians of rounds; pacer max lag {late:0.0} ms):");
+        var client = external ? "a pacer in its own process" : "in-process client";
+        Console.WriteLine($"P3 (a) latency at {rate} req/s open-loop, {client} ({Harness.Rounds} rounds x {seconds} s per path, medians of rounds; pacer max lag {late:0.0} ms):");
         foreach (var target in targets)
         {
             var (t50, t99) = (Harness.Median(p50[target]), Harness.Median(p99[target]));
@@ -263,6 +276,55 @@ public static class P3
     {
         /// <summary>The wrk script that POSTs <see cref="Body"/>.</summary>
         public string? Script { get; set; }
+    }
+
+    private static (double P50, double P99, double Lag) Summary((List<double> Latencies, double MaxLagMs) run) =>
+        (Harness.Percentile(run.Latencies, 0.50), Harness.Percentile(run.Latencies, 0.99), run.MaxLagMs);
+
+    /// <summary>Runs the open-loop pacer in a child process (this bench's own executable, <c>p3-pace</c>), so the client
+    /// shares neither thread pool nor GC with the gateway it measures.</summary>
+    private static async Task<(double P50, double P99, double Lag)> PacedExternallyAsync(Target target, int rate, int seconds, string directory)
+    {
+        var body = Path.Combine(directory, target.Name + ".json");
+        await File.WriteAllBytesAsync(body, target.Body);
+        var info = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+        {
+            info.ArgumentList.Add(typeof(P3).Assembly.Location);
+        }
+
+        foreach (var arg in (string[])["p3-pace", target.Uri.ToString(), target.Token ?? "-", body, rate.ToString(CultureInfo.InvariantCulture), seconds.ToString(CultureInfo.InvariantCulture)])
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start the pacer.");
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var fields = output.Trim().Split(' ');
+        if (process.ExitCode != 0 || fields.Length != 3)
+        {
+            throw new InvalidOperationException($"the pacer for {target.Name} failed ({process.ExitCode}): {output}");
+        }
+
+        return (double.Parse(fields[0], CultureInfo.InvariantCulture), double.Parse(fields[1], CultureInfo.InvariantCulture), double.Parse(fields[2], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>The child process of <see cref="PacedExternallyAsync"/>: <c>p3-pace url token|- body-file rate seconds</c>;
+    /// warms up, paces, prints "p50 p99 max-lag" in milliseconds.</summary>
+    public static async Task<int> PaceMainAsync(string[] args)
+    {
+        var token = args[2] == "-" ? null : args[2];
+        var target = new Target("paced", new Uri(args[1]), token, await File.ReadAllBytesAsync(args[3]));
+        var rate = int.Parse(args[4], CultureInfo.InvariantCulture);
+        using var http = new HttpClient(new SocketsHttpHandler { PooledConnectionLifetime = Timeout.InfiniteTimeSpan, UseProxy = false })
+        {
+            Timeout = TimeSpan.FromSeconds(30),
+        };
+        await PacedAsync(http, target, rate, TimeSpan.FromSeconds(1));
+        var (p50, p99, lag) = Summary(await PacedAsync(http, target, rate, TimeSpan.FromSeconds(int.Parse(args[5], CultureInfo.InvariantCulture))));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p50:0.0000} {p99:0.0000} {lag:0.0}"));
+        return 0;
     }
 
     /// <summary>Open loop: request i is due at start + i / rate whatever the earlier ones are doing; latency counts from
