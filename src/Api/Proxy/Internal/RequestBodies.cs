@@ -78,8 +78,10 @@ internal static class RequestBodies
 
     private static async Task<ReadOnlyMemory<byte>> ReadAsync(Stream body, int maxBytes, long? declared, CancellationToken cancellationToken)
     {
-        // Sized by Content-Length when there is one (one byte over, to notice a longer body), not a fixed 16 KB per request.
-        var buffer = new byte[declared is { } size ? (int)Math.Min(size, maxBytes) + 1 : Math.Min(maxBytes + 1, 16 * 1024)];
+        // Sized by a small Content-Length (one byte over, to notice a longer body) rather than 16 KB zeroed per request;
+        // never more than 16 KB up front, so a large declared length costs memory only as its bytes arrive.
+        var initial = Math.Min(maxBytes + 1, 16 * 1024);
+        var buffer = new byte[declared is { } size && size < initial ? (int)size + 1 : initial];
         var length = 0;
         while (true)
         {
