@@ -2,6 +2,12 @@ using Trellis.Bench;
 
 // Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|pokes] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
+if (which == "p3-pace")
+{
+    // P3's open-loop pacer, run by P3 in a process of its own.
+    return await Trellis.Bench.Gateway.P3.PaceMainAsync(args);
+}
+
 var rounds = Array.IndexOf(args, "--rounds");
 if (rounds >= 0 && rounds + 1 < args.Length)
 {

@@ -11,6 +11,10 @@ public static class ProxyEndpoints
 {
     public static IEndpointRouteBuilder MapTrellisProxy(this IEndpointRouteBuilder endpoints)
     {
+        // A singleton, resolved once: asking RequestServices per request would open a DI scope for every request.
+        var api = endpoints.ServiceProvider.GetRequiredService<ProxyApi>();
+        RequestDelegate Route(string allow, Func<ProxyApi, HttpContext, string, Task?> handler) => Dispatch(api, allow, handler);
+
         // One endpoint per path that dispatches on the method itself, so a wrong method gets a 405 with an error body and
         // an Allow header rather than the router's empty answer.
         endpoints.Map("/nodes", Route("POST", static (api, c, _) => c.Request.Method switch
@@ -44,9 +48,8 @@ public static class ProxyEndpoints
     };
 
     /// <summary>Runs a handler (null from it means the method is not allowed) and turns every exception into an error body.</summary>
-    private static RequestDelegate Route(string allow, Func<ProxyApi, HttpContext, string, Task?> handler) => async context =>
+    private static RequestDelegate Dispatch(ProxyApi api, string allow, Func<ProxyApi, HttpContext, string, Task?> handler) => async context =>
     {
-        var api = context.RequestServices.GetRequiredService<ProxyApi>();
         try
         {
             var id = context.Request.RouteValues["id"] as string ?? "";

@@ -27,6 +27,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private readonly ConcurrencyLimiter _inFlight;
     private readonly string _senderPrefix;
     private long _senderSequence;
+    private string? _lastRequestTopic;
     private int _disposed;
 
     private MessageBus(ITransport transport, MessagingOptions options, TimeProvider time, ILogger logger)
@@ -114,7 +115,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         TimeSpan wait;
         try
         {
-            TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+            ValidateRequestTopic(topic);
             CheckPayload(data);
             wait = CheckTimeout(timeout ?? _options.DefaultRequestTimeout, "timeout");
             ThrowIfDisposed();
@@ -221,7 +222,12 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
         finally
         {
-            _pending.TryRemove(sender, out _);
+            if (!pending.Task.IsCompleted)
+            {
+                // Still registered (not routed, cancelled, failed): whoever completes a request removes it first.
+                _pending.TryRemove(sender, out _);
+            }
+
             _inFlight.Release();
         }
     }
@@ -371,7 +377,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private void RunRequest(Subscription subscription, RequestHandler handler, TransportMessage message)
     {
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
-        var cancel = new CancellationTokenSource();
+        var cancel = subscription.RentCancellation();
         ValueTask<Message> running;
         try
         {
@@ -379,14 +385,14 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
         catch (Exception e)
         {
-            cancel.Dispose();
+            subscription.ReturnCancellation(cancel);
             FinishRequest(subscription, message, HandlerFailed(subscription, e));
             return;
         }
 
         if (running.IsCompletedSuccessfully)
         {
-            cancel.Dispose();
+            subscription.ReturnCancellation(cancel);
             FinishRequest(subscription, message, running.Result);
             return;
         }
@@ -424,18 +430,23 @@ public sealed partial class MessageBus : IAsyncDisposable
             {
                 Report(result.Code, request.Topic, request.Sender, request.Data, result.Data, "handler");
             }
-
-            var reply = new TransportMessage { Topic = request.Topic, Data = result.Data, Code = result.Code, Sender = request.Sender };
-            var sending = _transport.SendReplyAsync(request.ReplyTo!, reply, CancellationToken.None);
-            if (!sending.IsCompletedSuccessfully)
-            {
-                _ = ObserveAsync(sending, request.Topic);
-                return;
-            }
         }
         finally
         {
+            // Free the slot before answering: the requester may resume on this very thread (ReplyCompletion).
             subscription.Concurrency.Release();
+        }
+
+        var reply = new TransportMessage { Topic = request.Topic, Data = result.Data, Code = result.Code, Sender = request.Sender };
+        ValueTask sending;
+        using (ReplyCompletion.AllowInline())
+        {
+            sending = _transport.SendReplyAsync(request.ReplyTo!, reply, CancellationToken.None);
+        }
+
+        if (!sending.IsCompletedSuccessfully)
+        {
+            _ = ObserveAsync(sending, request.Topic);
         }
     }
 
@@ -476,7 +487,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private void RunSignal(Subscription subscription, SignalHandler handler, TransportMessage message)
     {
         var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
-        var cancel = new CancellationTokenSource();
+        var cancel = subscription.RentCancellation();
         ValueTask running;
         try
         {
@@ -484,7 +495,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
         catch (Exception e)
         {
-            cancel.Dispose();
+            subscription.ReturnCancellation(cancel);
             SignalFailed(subscription, message, HandlerFailed(subscription, e));
             subscription.Concurrency.Release();
             return;
@@ -492,7 +503,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
         if (running.IsCompletedSuccessfully)
         {
-            cancel.Dispose();
+            subscription.ReturnCancellation(cancel);
             subscription.Concurrency.Release();
             return;
         }
@@ -640,7 +651,9 @@ public sealed partial class MessageBus : IAsyncDisposable
         {
             if (now >= pending.Deadline && _pending.TryRemove(new KeyValuePair<string, PendingRequest>(sender, pending)))
             {
-                pending.TrySetResult(TimedOut);
+                // Never the requester's code on the timer's thread.
+                pending.Reply = TimedOut;
+                ThreadPool.UnsafeQueueUserWorkItem(pending, preferLocal: false);
             }
         }
     }
@@ -649,7 +662,8 @@ public sealed partial class MessageBus : IAsyncDisposable
     {
         if (_pending.TryRemove(reply.Sender, out var pending))
         {
-            pending.TrySetResult(reply);
+            pending.Reply = reply;
+            ReplyCompletion.Complete(pending);
         }
     }
 
@@ -759,8 +773,30 @@ public sealed partial class MessageBus : IAsyncDisposable
         return timeout;
     }
 
-    private string NextSender() =>
-        string.Concat(_senderPrefix, Interlocked.Increment(ref _senderSequence).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>Validates a request topic, remembering the last valid one: callers usually pass the same string again.</summary>
+    private void ValidateRequestTopic(string topic)
+    {
+        if (!ReferenceEquals(topic, Volatile.Read(ref _lastRequestTopic)))
+        {
+            TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
+            Volatile.Write(ref _lastRequestTopic, topic);
+        }
+    }
+
+    private string NextSender()
+    {
+        var sequence = (ulong)Interlocked.Increment(ref _senderSequence);
+        var digits = Math.Max(1, (64 - System.Numerics.BitOperations.LeadingZeroCount(sequence) + 3) / 4);
+        return string.Create(_senderPrefix.Length + digits, (_senderPrefix, sequence), static (span, state) =>
+        {
+            state._senderPrefix.CopyTo(span);
+            var value = state.sequence;
+            for (var i = span.Length - 1; i >= state._senderPrefix.Length; i--, value >>= 4)
+            {
+                span[i] = "0123456789abcdef"[(int)(value & 0xF)];
+            }
+        });
+    }
 
     private void ThrowIfDisposed()
     {
@@ -786,16 +822,34 @@ public sealed partial class MessageBus : IAsyncDisposable
         await _sweeper.DisposeAsync().ConfigureAwait(false);
         foreach (var pending in _pending.Values)
         {
-            pending.TrySetCanceled();
+            // Reply left null: cancelled, on the thread pool.
+            ThreadPool.UnsafeQueueUserWorkItem(pending, preferLocal: false);
         }
 
         await _transport.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class PendingRequest(long deadline) : TaskCompletionSource<TransportMessage>(TaskCreationOptions.RunContinuationsAsynchronously)
+    /// <summary>A requester waiting for its reply. Continuations run where <see cref="IThreadPoolWorkItem.Execute"/> is
+    /// called: inline only where <see cref="ReplyCompletion"/> finds it safe, else on the thread pool.</summary>
+    private sealed class PendingRequest(long deadline) : TaskCompletionSource<TransportMessage>, IThreadPoolWorkItem
     {
         /// <summary>When the requester stops waiting, as a <see cref="TimeProvider"/> timestamp.</summary>
         public long Deadline { get; } = deadline;
+
+        /// <summary>Set by whoever removed the request from the pending table; null cancels it.</summary>
+        public TransportMessage? Reply { get; set; }
+
+        public void Execute()
+        {
+            if (Reply is { } reply)
+            {
+                TrySetResult(reply);
+            }
+            else
+            {
+                TrySetCanceled();
+            }
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Handler for {Topic} failed")]

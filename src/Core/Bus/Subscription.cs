@@ -96,6 +96,22 @@ public sealed class Subscription : IAsyncDisposable
 
     internal void Attach(IAsyncDisposable consumer) => _consumer = consumer;
 
+    /// <summary>A cancellation source for one handler call: the spare one a synchronously finished call gave back, or a
+    /// new one (as Kestrel reuses a connection's abort source per request).</summary>
+    internal CancellationTokenSource RentCancellation() => Interlocked.Exchange(ref _spareCancellation, null) ?? new CancellationTokenSource();
+
+    /// <summary>Gives back the source of a call that finished synchronously: reset (its registrations removed) and kept
+    /// as the spare, or disposed if it cannot be reset.</summary>
+    internal void ReturnCancellation(CancellationTokenSource cancel)
+    {
+        if (!cancel.TryReset() || Interlocked.CompareExchange(ref _spareCancellation, cancel, null) is not null)
+        {
+            cancel.Dispose();
+        }
+    }
+
+    private CancellationTokenSource? _spareCancellation;
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

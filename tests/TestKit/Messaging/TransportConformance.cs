@@ -75,6 +75,50 @@ public abstract class TransportConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_handler_that_blocks_never_holds_up_the_requesters_call()
+    {
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        using var gate = new ManualResetEventSlim();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await server.ReplyToAsync(Topic("blocking"), "_default", (r, _) =>
+        {
+            entered.TrySetResult();
+            gate.Wait(Waits.Default);
+            return Reply(r.Data);
+        });
+
+        // Handlers never run on the requester's thread: the call returns its task while the handler still blocks.
+        var call = Task.Factory.StartNew(
+            () => client.RequestAsync(Topic("blocking"), Json("1")), CancellationToken.None, TaskCreationOptions.None, TaskScheduler.Default);
+        var pending = await call.Within("RequestAsync to return while its handler blocks");
+        await entered.Task.Within("the handler to start");
+        Assert.False(pending.IsCompleted, "the request completed while its handler was still blocked");
+        gate.Set();
+        var reply = await pending.Within("the reply once the handler is released");
+        Assert.Equal(Codes.Ok, reply.Code);
+    }
+
+    [Fact]
+    public async Task A_requester_that_blocks_in_its_continuation_on_the_same_service_gets_both_replies()
+    {
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        await server.ReplyToAsync(Topic("echo"), "_default", (r, _) => Reply(r.Data));
+
+        // The first reply may resume the requester on the server's consumer loop; blocking there (sync over async) on
+        // a second request to the same queue must not starve that queue.
+        var (first, second) = await Task.Run(async () =>
+        {
+            var first = await client.RequestAsync(Topic("echo"), Json("1")).ConfigureAwait(false);
+            var second = client.RequestAsync(Topic("echo"), Json("2")).GetAwaiter().GetResult();
+            return (first, second);
+        }).Within("both replies");
+        Assert.Equal((Codes.Ok, "1"), (first.Code, first.Data.ToString()));
+        Assert.Equal((Codes.Ok, "2"), (second.Code, second.Data.ToString()));
+    }
+
+    [Fact]
     public async Task A_group_of_three_executes_each_of_1000_requests_exactly_once()
     {
         var topic = Topic("work");

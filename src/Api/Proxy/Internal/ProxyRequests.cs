@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using Google.Protobuf.WellKnownTypes;
 using Trellis.Api.Errors;
@@ -232,8 +233,11 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
         }
     }
 
+    // The client's own bytes, passed through: the document parsed them, so they are valid JSON (no re-serialising).
     private JsonPayload Message(Dictionary<string, JsonElement> fields) =>
-        fields.TryGetValue("message", out var value) && value.ValueKind != JsonValueKind.Null ? Message(JsonPayload.From(value)) : JsonPayload.Null;
+        fields.TryGetValue("message", out var value) && value.ValueKind != JsonValueKind.Null
+            ? Message(JsonPayload.FromTrustedUtf8(JsonMarshal.GetRawUtf8Value(value).ToArray()))
+            : JsonPayload.Null;
 
     private JsonPayload Message(JsonPayload payload) =>
         payload.Length <= messaging.MaxPayloadBytes

@@ -27,7 +27,7 @@ internal static class RequestBodies
             throw ApiException.PayloadTooLarge($"request body is {length} bytes; the limit is {maxBytes} (Trellis:Nodes:MaxBodyBytes)");
         }
 
-        var body = await ReadAsync(request.Body, maxBytes, context.RequestAborted);
+        var body = await ReadAsync(request.Body, maxBytes, request.ContentLength, context.RequestAborted);
         if (IsBlank(body))
         {
             throw TrellisException.Invalid("request body is empty; send a JSON object");
@@ -75,9 +75,12 @@ internal static class RequestBodies
         return json ? null : type;
     }
 
-    private static async Task<ReadOnlyMemory<byte>> ReadAsync(Stream body, int maxBytes, CancellationToken cancellationToken)
+    private static async Task<ReadOnlyMemory<byte>> ReadAsync(Stream body, int maxBytes, long? declared, CancellationToken cancellationToken)
     {
-        var buffer = new byte[Math.Min(maxBytes + 1, 16 * 1024)];
+        // Sized by a small Content-Length (one byte over, to notice a longer body) rather than 16 KB zeroed per request;
+        // never more than 16 KB up front, so a large declared length costs memory only as its bytes arrive.
+        var initial = Math.Min(maxBytes + 1, 16 * 1024);
+        var buffer = new byte[declared is { } size && size < initial ? (int)size + 1 : initial];
         var length = 0;
         while (true)
         {

@@ -10,13 +10,21 @@ public sealed partial class InMemoryTransport : ITransport
     private readonly ILogger _logger;
     private readonly List<MemoryConsumer> _consumers = [];
     private readonly Lock _lock = new();
+    private readonly ITimer _watchdog;
+    private int _watchdogArmed;
     private bool _disposed;
 
-    public InMemoryTransport(InMemoryBroker broker, ILogger<InMemoryTransport>? logger = null)
+    /// <summary>How often consumer loops lent to requesters are checked (<see cref="MemoryConsumer.RescueIfStuck"/>).</summary>
+    internal static readonly TimeSpan WatchdogPeriod = TimeSpan.FromMilliseconds(10);
+
+    public InMemoryTransport(InMemoryBroker broker, ILogger<InMemoryTransport>? logger = null, TimeProvider? time = null)
     {
         _broker = broker;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         ReplyAddress = $"trellis.reply.{Guid.NewGuid():N}";
+        // Armed only while some consumer loop is lent, so an idle process has no timer waking it.
+        _watchdog = (time ?? TimeProvider.System).CreateTimer(
+            static state => ((InMemoryTransport)state!).CheckLentLoops(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public string Name => "inmemory";
@@ -113,11 +121,57 @@ public sealed partial class InMemoryTransport : ITransport
             _consumers.Clear();
         }
 
+        await _watchdog.DisposeAsync().ConfigureAwait(false);
+
         _broker.RemoveReplyEndpoint(ReplyAddress);
         foreach (var consumer in consumers)
         {
             await consumer.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Called by a consumer loop before it lends itself: makes sure the watchdog is armed.</summary>
+    internal void WatchLentLoops()
+    {
+        if (Volatile.Read(ref _watchdogArmed) == 0 && Interlocked.Exchange(ref _watchdogArmed, 1) == 0)
+        {
+            _watchdog.Change(WatchdogPeriod, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private void CheckLentLoops()
+    {
+        if (AnyLent(rescue: true))
+        {
+            _watchdog.Change(WatchdogPeriod, Timeout.InfiniteTimeSpan);
+            return;
+        }
+
+        // Disarm; a loop lent since the scan saw the watchdog armed and did not arm it, so look once more.
+        Volatile.Write(ref _watchdogArmed, 0);
+        if (AnyLent(rescue: false))
+        {
+            WatchLentLoops();
+        }
+    }
+
+    private bool AnyLent(bool rescue)
+    {
+        var lent = false;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return false;
+            }
+
+            foreach (var consumer in _consumers)
+            {
+                lent |= rescue ? consumer.RescueIfStuck() : consumer.IsLent;
+            }
+        }
+
+        return lent;
     }
 
     internal void Forget(MemoryConsumer consumer)
