@@ -48,6 +48,24 @@ public sealed class AppsBadInputTests : IAsyncLifetime
         Assert.Contains(text, response.Body, StringComparison.OrdinalIgnoreCase);
     }
 
+    [Theory]
+    [InlineData("/apps/APP:peek")]
+    [InlineData("/apps/APP:poke")]
+    [InlineData("/apps")]
+    [InlineData("/nodes")]
+    public async Task A_body_that_is_not_UTF8_is_400_even_in_a_property_name(string path)
+    {
+        // {"pa\xff\xfeth": "/"}: JSON that parses, with bytes in a property name that are not UTF-8.
+        byte[] body = [.. "{\"pa"u8, 0xff, 0xfe, .. "th\":\"/\"}"u8];
+        using var request = new HttpRequestMessage(HttpMethod.Post, path.Replace("APP", _app, StringComparison.Ordinal)) { Content = new ByteArrayContent(body) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Admin);
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+        using var response = await _gateway.Http.SendAsync(request, TestContext.Current.CancellationToken);
+        var text = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True((int)response.StatusCode == 400, $"POST {path} with bad UTF-8 answered {(int)response.StatusCode}: {text}");
+        Assert.Contains("not valid UTF-8 (at byte 4)", text, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_body_over_the_limit_is_413_and_a_JSON_body_is_read_whatever_its_Content_Type()
     {

@@ -33,6 +33,14 @@ internal static class RequestBodies
             throw TrellisException.Invalid("request body is empty; send a JSON object");
         }
 
+        // JSON is UTF-8 (RFC 8259 §8.1), and System.Text.Json checks a string's bytes only when it is read: a property
+        // name with bad bytes would parse, then fail deep in a handler. Refuse it here, naming the place.
+        if (System.Text.Unicode.Utf8.IsValid(body.Span) is false)
+        {
+            var at = FirstInvalidUtf8(body.Span);
+            throw TrellisException.Invalid($"request body is not valid UTF-8 (at byte {at}); JSON bodies are UTF-8");
+        }
+
         JsonDocument document;
         try
         {
@@ -109,6 +117,12 @@ internal static class RequestBodies
         }
 
         return buffer.AsMemory(0, length);
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var status = System.Text.Unicode.Utf8.ToUtf16(bytes, new char[bytes.Length], out var read, out _, replaceInvalidSequences: false);
+        return status == System.Buffers.OperationStatus.Done ? bytes.Length : read;
     }
 
     private static bool IsBlank(ReadOnlyMemory<byte> body)
