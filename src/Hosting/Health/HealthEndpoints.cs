@@ -22,11 +22,11 @@ public static class HealthEndpoints
             var report = await context.RequestServices.GetRequiredService<HealthCheckService>()
                 .CheckHealthAsync(static r => r.Tags.Contains(ReadinessCheck.Tag), context.RequestAborted);
             var ready = report.Status == HealthStatus.Healthy;
-            var host = context.RequestServices.GetRequiredService<BusHost>();
-            var transportReady = host.Started.IsCompletedSuccessfully
-                && await host.Bus.Transport.IsHealthyAsync(context.RequestAborted);
+            // The check already asked the transport; its answer travels in the entry's data rather than being asked again.
+            var transport = report.Entries.TryGetValue(ReadinessCheck.Name, out var entry)
+                && entry.Data.TryGetValue(ReadinessCheck.TransportKey, out var state) && state is string text ? text : "unavailable";
             var silo = SiloReadiness(context.RequestServices);
-            var body = new { status = ready ? "ready" : "not ready", role, transport = transportReady ? "ok" : "unavailable", silo };
+            var body = new { status = ready ? "ready" : "not ready", role, transport, silo };
             return Results.Json(body, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         return endpoints;
@@ -36,14 +36,14 @@ public static class HealthEndpoints
     public static IHealthChecksBuilder AddTrellisReadiness(this IHealthChecksBuilder builder) =>
         builder.AddCheck<ReadinessCheck>(ReadinessCheck.Name, tags: [ReadinessCheck.Tag]);
 
-    /// <summary>What /readyz answers, as a bool: the bus is up and its transport reachable, and a silo (if any) is ready.
-    /// The gRPC health service reports the same.</summary>
-    public static async Task<bool> IsReadyAsync(IServiceProvider services, CancellationToken cancellationToken)
+    /// <summary>What /readyz answers: whether the bus is up and its transport reachable, and whether a silo (if any) is
+    /// ready. The gRPC health service reports the same.</summary>
+    internal static async Task<(bool TransportReady, bool Ready)> ReadinessAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
         var host = services.GetRequiredService<BusHost>();
         var transportReady = host.Started.IsCompletedSuccessfully
             && await host.Bus.Transport.IsHealthyAsync(cancellationToken);
-        return transportReady && SiloReadiness(services)?.Ready != false;
+        return (transportReady, transportReady && SiloReadiness(services)?.Ready != false);
     }
 
     /// <summary>The silo's part of readiness, or null in a process that hosts no silo.</summary>
@@ -77,13 +77,18 @@ public sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
 
     public const string Tag = "ready";
 
+    /// <summary>The key of the result's data that says whether the transport answered ("ok" or "unavailable").</summary>
+    public const string TransportKey = "transport";
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
         {
-            return await HealthEndpoints.IsReadyAsync(services, cancellationToken)
-                ? HealthCheckResult.Healthy()
-                : HealthCheckResult.Unhealthy("the bus, its transport or the silo is not ready");
+            var (transportReady, ready) = await HealthEndpoints.ReadinessAsync(services, cancellationToken);
+            var data = new Dictionary<string, object> { [TransportKey] = transportReady ? "ok" : "unavailable" };
+            return ready
+                ? HealthCheckResult.Healthy(data: data)
+                : HealthCheckResult.Unhealthy("the bus, its transport or the silo is not ready", data: data);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
