@@ -7,9 +7,8 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy;
 using Trellis.Api.Proxy.Internal;
-using Trellis.Core.Apps;
+using Trellis.Grains.Apps;
 using Trellis.Core.Errors;
-using Trellis.Core.Grains;
 using Trellis.Core.Messaging;
 using Trellis.Hosting.Messaging;
 
@@ -18,7 +17,7 @@ namespace Trellis.Api.Apps;
 /// <summary>The handlers of the apps HTTP API: create, info, kill, poke, peek, wipe, watch (SSE) and leave.</summary>
 internal sealed class AppsApi
 {
-    private readonly IGrainClient _grains;
+    private readonly IGrainFactory _grains;
     private readonly BusHost _busHost;
     private readonly NodeRegistry _nodes;
     private readonly AppsOptions _options;
@@ -26,7 +25,7 @@ internal sealed class AppsApi
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _watches = new(StringComparer.Ordinal);
     private int _watchCount;
 
-    public AppsApi(IGrainClient grains, BusHost busHost, NodeRegistry nodes, AppsOptions options, SecurityOptions security, ILogger<AppsApi> logger)
+    public AppsApi(IGrainFactory grains, BusHost busHost, NodeRegistry nodes, AppsOptions options, SecurityOptions security, ILogger<AppsApi> logger)
     {
         _grains = grains;
         _busHost = busHost;
@@ -44,7 +43,7 @@ internal sealed class AppsApi
     /// <summary><c>POST /apps {app, agent, init?}</c>.</summary>
     public async Task CreateAsync(HttpContext context)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         using var body = await RequestBodies.ReadObjectAsync(context, _options.MaxBodyBytes);
         var root = body.RootElement;
         var app = AppPath.Validate(Text(root, "app", required: true));
@@ -58,7 +57,7 @@ internal sealed class AppsApi
     /// <summary><c>GET /apps/{app}</c>.</summary>
     public async Task InfoAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         var reply = await (await ClientAsync()).InfoAsync(AppPath.Validate(app), context.RequestAborted);
         if (!reply.IsOk)
         {
@@ -92,14 +91,14 @@ internal sealed class AppsApi
     /// <summary><c>DELETE /apps/{app}</c>: kills the app and its children.</summary>
     public async Task KillAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         await ReplyAsync(context, await (await ClientAsync()).KillAsync(AppPath.Validate(app), context.RequestAborted));
     }
 
     /// <summary><c>POST /apps/{app}:poke {mark, data, id?}</c>.</summary>
     public async Task PokeAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         AppPath.Validate(app);
         using var body = await RequestBodies.ReadObjectAsync(context, _options.MaxBodyBytes);
         var root = body.RootElement;
@@ -112,7 +111,7 @@ internal sealed class AppsApi
     /// <summary><c>POST /apps/{app}:peek {path}</c>.</summary>
     public async Task PeekAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         AppPath.Validate(app);
         var path = await OptionalPathAsync(context) ?? "/";
         await ReplyAsync(context, await (await ClientAsync()).PeekAsync(app, path, context.RequestAborted));
@@ -121,14 +120,14 @@ internal sealed class AppsApi
     /// <summary><c>POST /apps/{app}:wipe</c>.</summary>
     public async Task WipeAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         await ReplyAsync(context, await (await ClientAsync()).WipeAsync(AppPath.Validate(app), context.RequestAborted));
     }
 
     /// <summary><c>POST /apps/{app}:leave {subscriber, path}</c>: ends a watch (its stream too when it is in this process).</summary>
     public async Task LeaveAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         AppPath.Validate(app);
         using var body = await RequestBodies.ReadObjectAsync(context, _options.MaxBodyBytes);
         var subscriber = ValidateSubscriber(Text(body.RootElement, "subscriber", required: true)!);
@@ -141,7 +140,7 @@ internal sealed class AppsApi
     /// <summary><c>GET|POST /apps/{app}:watch?path=/x</c>: a Server-Sent Events stream of the watch.</summary>
     public async Task WatchAsync(HttpContext context, string app)
     {
-        Authorize(context);
+        await AuthorizeAsync(context);
         AppPath.Validate(app);
         var path = AppPath.ValidateSubscriptionPath(context.Request.Query.TryGetValue("path", out var p) && p.Count == 1 ? p[0] : "/");
         ReserveWatch();
@@ -210,7 +209,7 @@ internal sealed class AppsApi
     internal async Task<AppClient> ClientAsync() => new(_grains, await _busHost.Started);
 
     /// <summary>Any request needs a bearer token: the admin token or the token of a registered node.</summary>
-    internal void Authorize(HttpContext context)
+    internal async ValueTask AuthorizeAsync(HttpContext context)
     {
         var token = ProxyApi.BearerToken(context.Request);
         if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
@@ -218,7 +217,7 @@ internal sealed class AppsApi
             return;
         }
 
-        if (_nodes.NodeIdForToken(token) is null)
+        if (await _nodes.NodeIdForTokenAsync(token, context.RequestAborted) is null)
         {
             throw ApiException.Unauthenticated("the bearer token is not valid: it is neither the admin token nor the token of a registered node", "invalid_token");
         }

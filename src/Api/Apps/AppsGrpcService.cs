@@ -4,7 +4,7 @@ using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
 using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
-using Trellis.Core.Apps;
+using Trellis.Grains.Apps;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 
@@ -61,7 +61,7 @@ internal sealed class AppsGrpcService(AppsApi api) : Trellis.Contracts.V1.Apps.A
 
     private async Task<AppReply> CallAsync(ServerCallContext context, Func<AppClient, Task<Message>> call)
     {
-        api.Authorize(context.GetHttpContext());
+        await api.AuthorizeAsync(context.GetHttpContext());
         var reply = await call(await api.ClientAsync());
         if (!reply.IsOk)
         {
@@ -78,7 +78,7 @@ internal sealed class AppsGrpcService(AppsApi api) : Trellis.Contracts.V1.Apps.A
 
     private static async Task WatchAsync(AppsApi api, WatchRequest request, IServerStreamWriter<WatchEvent> responses, ServerCallContext context)
     {
-        api.Authorize(context.GetHttpContext());
+        await api.AuthorizeAsync(context.GetHttpContext());
         {
             var app = AppPath.Validate(request.App);
             var path = AppPath.ValidateSubscriptionPath(request.Path is "" ? "/" : request.Path);

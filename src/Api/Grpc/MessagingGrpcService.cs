@@ -24,7 +24,7 @@ internal sealed class MessagingGrpcService(ProxyOperations operations) : Messagi
 
     public override async Task<PublishResponse> Request(PublishRequest request, ServerCallContext context)
     {
-        operations.Authorize(context.GetHttpContext().Request, request.Id);
+        await operations.AuthorizeAsync(context.GetHttpContext().Request, request.Id);
         var result = await operations.RequestAsync(operations.Parse.Request(request), context.CancellationToken);
         var response = new PublishResponse { Code = result.Code, Length = result.Length };
         foreach (var message in result.Messages)
@@ -53,7 +53,7 @@ internal sealed class MessagingGrpcService(ProxyOperations operations) : Messagi
 
     public override async Task<SignalResponse> Signal(SignalRequest request, ServerCallContext context)
     {
-        operations.Authorize(context.GetHttpContext().Request, request.Id);
+        await operations.AuthorizeAsync(context.GetHttpContext().Request, request.Id);
         await operations.SignalAsync(operations.Parse.Signal(request), context.CancellationToken);
         return new SignalResponse { Status = "ok" };
     }

@@ -21,12 +21,12 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
         return new RegisterNodeResponse { Id = record.Id, Status = record.Status.ToWire(), Token = token };
     }
 
-    public override Task<Node> GetNode(NodeRef request, ServerCallContext context) =>
-        Task.FromResult(ToNode(Authorize(context, request.Id)));
+    public override async Task<Node> GetNode(NodeRef request, ServerCallContext context) =>
+        ToNode(await AuthorizeAsync(context, request.Id), operations.Registry);
 
     public override async Task<StatusResponse> DeleteNode(NodeRef request, ServerCallContext context)
     {
-        await operations.DeleteAsync(Authorize(context, request.Id));
+        await operations.DeleteAsync(await AuthorizeLocalAsync(context, request.Id));
         return Ok;
     }
 
@@ -36,11 +36,11 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
     public override Task<StatusResponse> AddService(AddSubscriptionRequest request, ServerCallContext context) =>
         AddSubscriptionAsync(request, context, service: true);
 
-    public override Task<SubscriptionList> ListSlots(NodeRef request, ServerCallContext context) =>
-        Task.FromResult(List(Authorize(context, request.Id), service: false));
+    public override async Task<SubscriptionList> ListSlots(NodeRef request, ServerCallContext context) =>
+        List(await AuthorizeAsync(context, request.Id), service: false);
 
-    public override Task<SubscriptionList> ListServices(NodeRef request, ServerCallContext context) =>
-        Task.FromResult(List(Authorize(context, request.Id), service: true));
+    public override async Task<SubscriptionList> ListServices(NodeRef request, ServerCallContext context) =>
+        List(await AuthorizeAsync(context, request.Id), service: true);
 
     public override Task<StatusResponse> RemoveSlots(RemoveSubscriptionsRequest request, ServerCallContext context) =>
         RemoveSubscriptionsAsync(request, context, service: false);
@@ -69,7 +69,7 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
                 registered = true;
                 break;
             case NodeMessage.KindOneofCase.Attach:
-                node = Authorize(context, first.Attach.Id);
+                node = await AuthorizeLocalAsync(context, first.Attach.Id);
                 await registry.AttachStreamAsync(node, stream);
                 token = "";
                 break;
@@ -121,7 +121,7 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
 
     private async Task<StatusResponse> AddSubscriptionAsync(AddSubscriptionRequest request, ServerCallContext context, bool service)
     {
-        var node = Authorize(context, request.Id);
+        var node = await AuthorizeLocalAsync(context, request.Id);
         var subscription = operations.Parse.Subscription(request.Topic, request.Group, request.Path, request.Timeout, "", service, pathOptional: node.Record.IsStreamNode);
         await operations.AddSubscriptionAsync(node, subscription, service);
         return Ok;
@@ -129,12 +129,12 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
 
     private async Task<StatusResponse> RemoveSubscriptionsAsync(RemoveSubscriptionsRequest request, ServerCallContext context, bool service)
     {
-        var node = Authorize(context, request.Id);
+        var node = await AuthorizeLocalAsync(context, request.Id);
         await operations.RemoveSubscriptionsAsync(node, service, NullIfEmpty(request.Topic), NullIfEmpty(request.Path));
         return Ok;
     }
 
-    private static SubscriptionList List(LiveNode node, bool service)
+    private static SubscriptionList List(NodeRecord node, bool service)
     {
         var list = new SubscriptionList();
         list.Subscriptions.AddRange(ToSubscriptions(ProxyOperations.Subscriptions(node, service)));
@@ -157,7 +157,9 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
         }
     }
 
-    private LiveNode Authorize(ServerCallContext context, string id) => operations.Authorize(context.GetHttpContext().Request, id);
+    private Task<NodeRecord> AuthorizeAsync(ServerCallContext context, string id) => operations.AuthorizeAsync(context.GetHttpContext().Request, id);
+
+    private Task<LiveNode> AuthorizeLocalAsync(ServerCallContext context, string id) => operations.AuthorizeLocalAsync(context.GetHttpContext().Request, id);
 
     private static string Describe(NodeMessage message) => message.KindCase switch
     {
@@ -169,9 +171,10 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
 
     private static string? NullIfEmpty(string value) => value.Length == 0 ? null : value;
 
-    private static Node ToNode(LiveNode live)
+    private static Node ToNode(NodeRecord record, NodeRegistry registry)
     {
-        var record = live.Record;
+        // A node served by another gateway is on a live stream there when it is a stream node that is ok.
+        var live = registry.Find(record.Id);
         var node = new Node
         {
             Id = record.Id,
@@ -179,7 +182,7 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
             Port = record.Port,
             HealthCheck = record.HealthCheck,
             Status = record.Status.ToWire(),
-            Stream = live.Stream is { IsClosed: false },
+            Stream = live is null ? record.IsStreamNode && record.Status == NodeStatus.Ok : live.Stream is { IsClosed: false },
         };
         node.Slots.AddRange(ToSubscriptions(record.Slots));
         node.Services.AddRange(ToSubscriptions(record.Services));

@@ -4,11 +4,12 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
+using Trellis.Api.Dashboard;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
+using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Configuration;
-using Trellis.Hosting.Grains;
 using Trellis.Hosting.Health;
 using Trellis.Hosting.Messaging;
 
@@ -18,7 +19,7 @@ namespace Trellis.Api.Hosting;
 public static class TrellisApp
 {
     /// <summary>Runs until stopped; returns the process exit code (2 for bad configuration).</summary>
-    public static async Task<int> RunAsync(string[] args, string role, string description)
+    public static async Task<int> RunAsync(string[] args, string role, string description, Action<WebApplicationBuilder>? configure = null)
     {
         if (args.Any(a => a is "--help" or "-h" or "-?"))
         {
@@ -29,7 +30,7 @@ public static class TrellisApp
         WebApplication app;
         try
         {
-            app = Build(args, role);
+            app = Build(args, role, settings: null, configure);
         }
         catch (TrellisException e)
         {
@@ -63,16 +64,20 @@ public static class TrellisApp
         // Not ready yet (starting, a broker away) is a state that /readyz and grpc.health.v1 report, not an error to log on
         // every check.
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
+        // Orleans and its placement retries log every step at Information; what an operator needs is their warnings.
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning);
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
         builder.Services.AddTrellisMessaging(builder.Configuration);
+        builder.AddTrellisCluster(hostSilo: role == "silo");
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
-        builder.Services.AddTrellisGrains(builder.Configuration, hostSilo: role == "silo");
         builder.Services.AddTrellisApps(builder.Configuration);
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseTrellisGrpc();
         app.MapTrellisHealth(role);
+        app.MapTrellisDashboard();
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
@@ -96,15 +101,17 @@ public static class TrellisApp
           Trellis:Messaging:QueueMaxLength          10000
           Trellis:Nodes:HealthInterval      how often nodes are health-checked (00:00:10)
           Trellis:Nodes:AllowedHosts        hosts besides 127.0.0.1 that nodes may be called on (none)
-          Trellis:Storage:Provider          Sqlite (default), Postgres or InMemory: grain state, leases, reminders
-          Trellis:Storage:Sqlite:Path       node registrations and state (data/trellis.db)
+          Trellis:Cluster:Provider          Localhost (default, one silo) or Postgres (ADO.NET clustering)
+          Trellis:Cluster:SiloPort, GatewayPort, AdvertisedAddress   11111, 30000, 127.0.0.1
+          Trellis:Cluster:ServiceId, ClusterId                      trellis, trellis
+          Trellis:Storage:Provider          Sqlite (default), Postgres or Memory: grain state and reminders
+          Trellis:Storage:Sqlite:Path       grain state, node registrations, reminders (data/trellis.db)
           Trellis:Storage:Postgres:ConnectionString   Host=...;Username=...;Password=...;Database=...
-          Trellis:Grains:Shards             shards of the grain space, the same in every process (64)
-          Trellis:Grains:IdleTimeout        idle activations are collected after (00:15:00)
-          Trellis:Grains:LeaseTtl           a dead silo's shards move after at most (00:00:06)
+          Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
-        Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable); the node proxy API:
+        Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable, in the cluster); the
+        Orleans dashboard at /dashboard (loopback, or the admin token); the node proxy API:
         POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
         POST /request/:id, POST /signal/:id (see src/Api/README.md); the same as gRPC services
         trellis.v1.Nodes and trellis.v1.Messaging on the gRPC port (with grpc.health.v1), and as JSON

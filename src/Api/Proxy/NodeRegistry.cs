@@ -7,6 +7,7 @@ using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
 using Trellis.Hosting.Messaging;
+using Request = Trellis.Core.Messaging.Request;
 
 namespace Trellis.Api.Proxy;
 
@@ -67,16 +68,52 @@ public sealed partial class NodeRegistry
 
     internal LiveNode? Find(string id) => _nodes.GetValueOrDefault(id);
 
-    /// <summary>The id of the node a token belongs to, or null.</summary>
-    internal string? NodeIdForToken(string token) =>
-        _tokens.TryGetValue(Convert.ToHexString(NodeCredentials.Hash(token)), out var id) ? id : null;
+    /// <summary>The id of the node a token belongs to, whichever gateway serves it, or null.</summary>
+    internal async ValueTask<string?> NodeIdForTokenAsync(string token, CancellationToken cancellationToken)
+    {
+        var hash = NodeCredentials.Hash(token);
+        if (_tokens.TryGetValue(Convert.ToHexString(hash), out var id))
+        {
+            return id;
+        }
+
+        return await ClusterAsync(() => _store.FindByTokenHashAsync(hash, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>The record of a node served here or by another gateway, or null.</summary>
+    internal async ValueTask<NodeRecord?> RecordAsync(string id, CancellationToken cancellationToken) =>
+        Find(id)?.Record ?? await ClusterAsync(() => _store.GetAsync(id, cancellationToken)).ConfigureAwait(false);
+
+    /// <summary>Every node of the cluster, oldest first; this gateway's with their live status.</summary>
+    internal async ValueTask<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken cancellationToken)
+    {
+        var stored = await ClusterAsync(() => _store.ListAsync(cancellationToken)).ConfigureAwait(false);
+        return stored.Select(r => Find(r.Id)?.Record ?? r).ToArray();
+    }
+
+    /// <summary>Runs a store operation, reporting a cluster that cannot be reached as UNAVAILABLE rather than a fault of ours.</summary>
+    private static async ValueTask<T> ClusterAsync<T>(Func<ValueTask<T>> operation)
+    {
+        try
+        {
+            return await operation().ConfigureAwait(false);
+        }
+        catch (Orleans.Runtime.OrleansException e)
+        {
+            throw new TrellisException(ErrorKind.Unavailable, $"the cluster cannot be reached now: {e.Message}", e);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TrellisException(ErrorKind.Unavailable, "the cluster did not answer in time", e);
+        }
+    }
 
     // ---------------------------------------------------------------- lifecycle
 
     /// <summary>Loads the stored registrations; the health loop then checks and re-subscribes them.</summary>
     internal async Task RestoreAsync(CancellationToken cancellationToken)
     {
-        var records = await _store.ListAsync(cancellationToken).ConfigureAwait(false);
+        var records = await _store.ListOwnedAsync(cancellationToken).ConfigureAwait(false);
         foreach (var stored in records)
         {
             // A stream node's stream did not survive the restart: it is dirty until it attaches again.

@@ -37,37 +37,59 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
         });
     }
 
-    /// <summary><c>GET /nodes/:id</c> → <c>{id, port, health_check, slots, services, status}</c>.</summary>
-    public Task GetNodeAsync(HttpContext context, string id)
+    /// <summary><c>GET /nodes</c> → <c>{nodes: [{id, port, health_check, slots, services, status}, ...]}</c>: every node of
+    /// the cluster, whichever gateway serves it. Needs the admin token when one is configured.</summary>
+    public async Task ListNodesAsync(HttpContext context)
     {
-        var record = operations.Authorize(context.Request, id).Record;
-        return WriteAsync(context, StatusCodes.Status200OK, w =>
+        operations.AuthorizeAdmin(context.Request);
+        var nodes = await operations.Registry.ListAsync(context.RequestAborted);
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
         {
-            w.WriteString("id", record.Id);
-            if (!string.Equals(record.Host, NodeRecord.LoopbackHost, StringComparison.Ordinal))
+            w.WriteStartArray("nodes");
+            foreach (var node in nodes)
             {
-                w.WriteString("host", record.Host);
+                w.WriteStartObject();
+                WriteNode(w, node);
+                w.WriteEndObject();
             }
 
-            w.WriteNumber("port", record.Port);
-            w.WriteString("health_check", record.HealthCheck);
-            WriteSubscriptions(w, "slots", record.Slots);
-            WriteSubscriptions(w, "services", record.Services);
-            w.WriteString("status", record.Status.ToWire());
+            w.WriteEndArray();
         });
+    }
+
+    /// <summary><c>GET /nodes/:id</c> → <c>{id, port, health_check, slots, services, status}</c>.</summary>
+    public async Task GetNodeAsync(HttpContext context, string id)
+    {
+        var record = await operations.AuthorizeAsync(context.Request, id);
+        await WriteAsync(context, StatusCodes.Status200OK, w => WriteNode(w, record));
+    }
+
+    private static void WriteNode(System.Text.Json.Utf8JsonWriter w, NodeRecord record)
+    {
+        w.WriteString("id", record.Id);
+        if (!string.Equals(record.Host, NodeRecord.LoopbackHost, StringComparison.Ordinal))
+        {
+            w.WriteString("host", record.Host);
+        }
+
+        w.WriteNumber("port", record.Port);
+        w.WriteString("health_check", record.HealthCheck);
+        WriteSubscriptions(w, "slots", record.Slots);
+        WriteSubscriptions(w, "services", record.Services);
+        w.WriteString("status", record.Status.ToWire());
     }
 
     /// <summary><c>DELETE /nodes/:id</c> → <c>{status: "ok"}</c>.</summary>
     public async Task DeleteNodeAsync(HttpContext context, string id)
     {
-        await operations.DeleteAsync(operations.Authorize(context.Request, id));
+        await operations.DeleteAsync(await operations.AuthorizeLocalAsync(context.Request, id));
         await WriteStatusAsync(context, "ok");
     }
 
     /// <summary><c>POST /nodes/:id/slots|services</c> <c>{topic, group, path, timeout}</c> → <c>{status}</c>.</summary>
     public async Task AddSubscriptionAsync(HttpContext context, string id, bool service)
     {
-        var node = operations.Authorize(context.Request, id);
+        var node = await operations.AuthorizeLocalAsync(context.Request, id);
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
             await operations.AddSubscriptionAsync(node, body.RootElement, service);
@@ -77,17 +99,17 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
     }
 
     /// <summary><c>GET /nodes/:id/slots|services</c> → <c>{slots: [...]}</c> or <c>{services: [...]}</c>.</summary>
-    public Task ListSubscriptionsAsync(HttpContext context, string id, bool service)
+    public async Task ListSubscriptionsAsync(HttpContext context, string id, bool service)
     {
-        var node = operations.Authorize(context.Request, id);
-        return WriteAsync(context, StatusCodes.Status200OK, w =>
+        var node = await operations.AuthorizeAsync(context.Request, id);
+        await WriteAsync(context, StatusCodes.Status200OK, w =>
             WriteSubscriptions(w, service ? "services" : "slots", ProxyOperations.Subscriptions(node, service)));
     }
 
     /// <summary><c>DELETE /nodes/:id/slots|services?topic=&amp;path=</c> → <c>{status}</c>.</summary>
     public async Task RemoveSubscriptionsAsync(HttpContext context, string id, bool service)
     {
-        var node = operations.Authorize(context.Request, id);
+        var node = await operations.AuthorizeLocalAsync(context.Request, id);
         await operations.RemoveSubscriptionsAsync(node, service, Query(context, "topic"), Query(context, "path"));
         await WriteStatusAsync(context, "ok");
     }
@@ -97,7 +119,7 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
     /// <summary><c>POST /request/:id</c> <c>{topic | composition, message, timeout}</c> → <c>{messages, code, length}</c>, HTTP status = code.</summary>
     public async Task RequestAsync(HttpContext context, string id)
     {
-        operations.Authorize(context.Request, id);
+        await operations.AuthorizeAsync(context.Request, id);
         Core.Compositions.CompositionResult result;
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
@@ -126,7 +148,7 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
     /// <summary><c>POST /signal/:id</c> <c>{topic, message}</c> → <c>{status: "ok"}</c>; 503 when a slot's queue is full.</summary>
     public async Task SignalAsync(HttpContext context, string id)
     {
-        operations.Authorize(context.Request, id);
+        await operations.AuthorizeAsync(context.Request, id);
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
             await operations.SignalAsync(body.RootElement, context.RequestAborted);

@@ -17,9 +17,10 @@ public static class ProxyEndpoints
 
         // One endpoint per path that dispatches on the method itself, so a wrong method gets a 405 with an error body and
         // an Allow header rather than the router's empty answer.
-        endpoints.Map("/nodes", Route("POST", static (api, c, _) => c.Request.Method switch
+        endpoints.Map("/nodes", Route("POST, GET", static (api, c, _) => c.Request.Method switch
         {
             "POST" => api.RegisterAsync(c),
+            "GET" => api.ListNodesAsync(c),
             _ => null,
         }));
         endpoints.Map("/nodes/{id}", Route("GET, DELETE", static (api, c, id) => c.Request.Method switch

@@ -72,8 +72,8 @@ internal sealed class ProxyOperations
     public Task AddSubscriptionAsync(LiveNode node, NodeSubscription subscription, bool service) =>
         _registry.AddSubscriptionAsync(node, subscription, service);
 
-    public static IReadOnlyList<NodeSubscription> Subscriptions(LiveNode node, bool service) =>
-        service ? node.Record.Services : node.Record.Slots;
+    public static IReadOnlyList<NodeSubscription> Subscriptions(NodeRecord node, bool service) =>
+        service ? node.Services : node.Slots;
 
     /// <summary>Removes the node's slots or services on <paramref name="topic"/> (and <paramref name="path"/> when given).</summary>
     public Task<int> RemoveSubscriptionsAsync(LiveNode node, bool service, string? topic, string? path)
@@ -123,25 +123,63 @@ internal sealed class ProxyOperations
 
     // ---------------------------------------------------------------- auth
 
-    /// <summary>The node <paramref name="id"/>, if the request's bearer token (HTTP header or gRPC metadata, both
-    /// <c>authorization</c>) is that node's or the admin token.</summary>
-    public LiveNode Authorize(HttpRequest request, string id)
+    /// <summary>The record of node <paramref name="id"/>, wherever in the cluster it is served, if the request's bearer
+    /// token (HTTP header or gRPC metadata, both <c>authorization</c>) is that node's or the admin token.</summary>
+    public async Task<NodeRecord> AuthorizeAsync(HttpRequest request, string id)
+    {
+        await CheckTokenAsync(request, id).ConfigureAwait(false);
+        return (NodeCredentials.IsWellFormedId(id) ? await _registry.RecordAsync(id, request.HttpContext.RequestAborted).ConfigureAwait(false) : null)
+            ?? throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
+    }
+
+    /// <summary>Node <paramref name="id"/> as this gateway serves it (its subscriptions and callbacks live here), if the
+    /// token is that node's or the admin token; a node served by another gateway is managed there.</summary>
+    public async Task<LiveNode> AuthorizeLocalAsync(HttpRequest request, string id)
+    {
+        await CheckTokenAsync(request, id).ConfigureAwait(false);
+        if (NodeCredentials.IsWellFormedId(id) && _registry.Find(id) is { } node)
+        {
+            return node;
+        }
+
+        if (NodeCredentials.IsWellFormedId(id) && await _registry.RecordAsync(id, request.HttpContext.RequestAborted).ConfigureAwait(false) is not null)
+        {
+            throw new TrellisException(ErrorKind.FailedPrecondition,
+                $"node {id} is served by another gateway (the one it registered at): change its slots and services or delete it there");
+        }
+
+        throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
+    }
+
+    /// <summary>Lets only the admin token through when one is configured (open otherwise, like registration).</summary>
+    public void AuthorizeAdmin(HttpRequest request)
+    {
+        if (_adminTokenHash is null)
+        {
+            return;
+        }
+
+        var token = BearerToken(request.Headers.Authorization);
+        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
+        {
+            throw new TrellisException(ErrorKind.PermissionDenied, "listing every node needs the admin token");
+        }
+    }
+
+    private async Task CheckTokenAsync(HttpRequest request, string id)
     {
         var token = BearerToken(request.Headers.Authorization);
         if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
         {
-            return (NodeCredentials.IsWellFormedId(id) ? _registry.Find(id) : null)
-                ?? throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
+            return;
         }
 
-        var owner = _registry.NodeIdForToken(token)
+        var owner = await _registry.NodeIdForTokenAsync(token, request.HttpContext.RequestAborted).ConfigureAwait(false)
             ?? throw ApiException.Unauthenticated("the bearer token is not valid: it is unknown, or its node was deleted", "invalid_token");
         if (!string.Equals(owner, id, StringComparison.Ordinal))
         {
             throw new TrellisException(ErrorKind.PermissionDenied, "this token belongs to another node: a node may only manage itself and publish as itself");
         }
-
-        return _registry.Find(id) ?? throw new TrellisException(ErrorKind.NotFound, NotFoundMessage(id));
     }
 
     private static string NotFoundMessage(string id) => NodeCredentials.IsWellFormedId(id)

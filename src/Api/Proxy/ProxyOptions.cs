@@ -3,19 +3,6 @@ using Trellis.Core.Nodes;
 
 namespace Trellis.Api.Proxy;
 
-/// <summary>Where node registrations are kept (<c>Trellis:Nodes:Store</c>).</summary>
-public enum NodeStoreKind
-{
-    /// <summary>Follow <c>Trellis:Storage:Provider</c>: InMemory keeps nodes in memory, anything else in the SQLite file.</summary>
-    Auto,
-
-    /// <summary>The SQLite file at <c>Trellis:Storage:Sqlite:Path</c>: registrations survive a restart.</summary>
-    Sqlite,
-
-    /// <summary>Process memory: registrations are lost on restart.</summary>
-    InMemory,
-}
-
 /// <summary>Limits and health checking of the node proxy (configuration section <c>Trellis:Nodes</c>).</summary>
 public sealed class NodesOptions
 {
@@ -44,8 +31,6 @@ public sealed class NodesOptions
     public int MaxReplyBytes { get; set; }
 
 
-    public NodeStoreKind Store { get; set; } = NodeStoreKind.Auto;
-
     /// <summary>Throws naming the first bad key.</summary>
     public NodesOptions Validate()
     {
@@ -62,11 +47,6 @@ public sealed class NodesOptions
             {
                 throw TrellisException.Invalid($"{Section}:AllowedHosts has '{host}', which is not a host name or IP address");
             }
-        }
-
-        if (!Enum.IsDefined(Store))
-        {
-            throw TrellisException.Invalid($"{Section}:Store must be Auto, Sqlite or InMemory (was '{Store}')");
         }
 
         return this;

@@ -3,14 +3,13 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Trellis.Core.Grains;
-using Trellis.Hosting.Grains;
+using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Messaging;
 
 namespace Trellis.Hosting.Health;
 
-/// <summary>/healthz (the process is alive) and /readyz (the bus is up and its transport reachable; in a silo also: the
-/// silo has joined and its heartbeat reaches the state store).</summary>
+/// <summary>/healthz (the process is alive) and /readyz (the bus is up and its transport reachable, and the process is in
+/// the cluster: an active silo, or a client connected to one).</summary>
 public static class HealthEndpoints
 {
     public static IEndpointRouteBuilder MapTrellisHealth(this IEndpointRouteBuilder endpoints, string role)
@@ -25,8 +24,8 @@ public static class HealthEndpoints
             // The check already asked the transport; its answer travels in the entry's data rather than being asked again.
             var transport = report.Entries.TryGetValue(ReadinessCheck.Name, out var entry)
                 && entry.Data.TryGetValue(ReadinessCheck.TransportKey, out var state) && state is string text ? text : "unavailable";
-            var silo = SiloReadiness(context.RequestServices);
-            var body = new { status = ready ? "ready" : "not ready", role, transport, silo };
+            var cluster = context.RequestServices.GetService<ClusterReadiness>()?.State;
+            var body = new { status = ready ? "ready" : "not ready", role, transport, cluster };
             return Results.Json(body, statusCode: ready ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         return endpoints;
@@ -36,41 +35,19 @@ public static class HealthEndpoints
     public static IHealthChecksBuilder AddTrellisReadiness(this IHealthChecksBuilder builder) =>
         builder.AddCheck<ReadinessCheck>(ReadinessCheck.Name, tags: [ReadinessCheck.Tag]);
 
-    /// <summary>What /readyz answers: whether the bus is up and its transport reachable, and whether a silo (if any) is
-    /// ready. The gRPC health service reports the same.</summary>
+    /// <summary>What /readyz answers: whether the bus is up and its transport reachable, and whether the process is in the
+    /// cluster. The gRPC health service reports the same.</summary>
     internal static async Task<(bool TransportReady, bool Ready)> ReadinessAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
         var host = services.GetRequiredService<BusHost>();
         var transportReady = host.Started.IsCompletedSuccessfully
             && await host.Bus.Transport.IsHealthyAsync(cancellationToken);
-        return (transportReady, transportReady && SiloReadiness(services)?.Ready != false);
+        return (transportReady, transportReady && services.GetService<ClusterReadiness>()?.Ready != false);
     }
 
-    /// <summary>The silo's part of readiness, or null in a process that hosts no silo.</summary>
-    private static SiloStatusView? SiloReadiness(IServiceProvider services)
-    {
-        if (services.GetService<SiloHost>() is not { } host)
-        {
-            return null;
-        }
-
-        if (!host.Started.IsCompletedSuccessfully)
-        {
-            return new SiloStatusView(false, null, "starting", 0, 0);
-        }
-
-        var silo = host.Started.Result;
-        var options = services.GetRequiredService<GrainsOptions>();
-        var time = services.GetRequiredService<TimeProvider>();
-        var fresh = silo.LastHeartbeat is { } beat && time.GetUtcNow() - beat < options.SiloDeadAfter;
-        return new SiloStatusView(fresh, silo.SiloId, fresh ? "ok" : "unavailable", silo.OwnedShards.Count, silo.ActivationCount);
-    }
-
-    private sealed record SiloStatusView(bool Ready, string? Id, string Store, int Shards, int Activations);
 }
 
-/// <summary>The one definition of ready: the bus is up and its transport reachable, and a silo (if any) has joined with its
-/// heartbeat reaching the state store.</summary>
+/// <summary>The one definition of ready: the bus is up and its transport reachable, and the process is in the cluster.</summary>
 public sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
 {
     public const string Name = "trellis-ready";
@@ -88,7 +65,7 @@ public sealed class ReadinessCheck(IServiceProvider services) : IHealthCheck
             var data = new Dictionary<string, object> { [TransportKey] = transportReady ? "ok" : "unavailable" };
             return ready
                 ? HealthCheckResult.Healthy(data: data)
-                : HealthCheckResult.Unhealthy("the bus, its transport or the silo is not ready", data: data);
+                : HealthCheckResult.Unhealthy("the bus, its transport or the cluster is not ready", data: data);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Trellis.Api.Errors;
-using Trellis.Core.Apps;
+using Trellis.Grains.Apps;
 
 namespace Trellis.Api.Apps;
 

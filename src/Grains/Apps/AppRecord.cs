@@ -1,0 +1,87 @@
+namespace Trellis.Grains.Apps;
+
+/// <summary>The durable record of an app: which agent runs it at which version, the agent's state, its subscribers,
+/// its children, the messages it still owes other apps, and the ids of recent messages so a redelivered one is absorbed.</summary>
+[GenerateSerializer]
+public sealed class AppRecord
+{
+    /// <summary>How many message ids are remembered for deduplication.</summary>
+    public const int RecentCapacity = 512;
+
+    /// <summary>The agent's name; null while the app does not exist (never created, or killed).</summary>
+    [Id(0)]
+    public string? Agent { get; set; }
+
+    [Id(1)]
+    public string? Version { get; set; }
+
+    /// <summary>The agent's state as JSON text.</summary>
+    [Id(2)]
+    public string? State { get; set; }
+
+    [Id(3)]
+    public List<AppSubscriber> Subscribers { get; set; } = [];
+
+    [Id(4)]
+    public List<string> Children { get; set; } = [];
+
+    [Id(5)]
+    public List<string> Recent { get; set; } = [];
+
+    /// <summary>Pokes acknowledged so far.</summary>
+    [Id(6)]
+    public long Pokes { get; set; }
+
+    /// <summary>Events for other apps decided by a stored step and not yet delivered; they are stored with the step, so
+    /// a silo dying right after the write still delivers them (from the next activation).</summary>
+    [Id(7)]
+    public List<AppOutgoing> Outbox { get; set; } = [];
+
+    internal void Remember(string id)
+    {
+        Recent.Add(id);
+        if (Recent.Count > RecentCapacity)
+        {
+            Recent.RemoveRange(0, Recent.Count - RecentCapacity);
+        }
+    }
+}
+
+/// <summary>A subscription to an app's path: a client (facts as signals on <c>trellis.apps.watchers.&lt;id&gt;</c>) or
+/// another app (facts as sign events on its wire).</summary>
+[GenerateSerializer]
+public sealed class AppSubscriber
+{
+    [Id(0)]
+    public string Id { get; set; } = "";
+
+    [Id(1)]
+    public string Path { get; set; } = "/";
+
+    /// <summary>The watching app, or null for a client.</summary>
+    [Id(2)]
+    public string? App { get; set; }
+
+    [Id(3)]
+    public string? Wire { get; set; }
+
+    /// <summary>The signal topic a client subscriber receives its facts on.</summary>
+    public static string ClientTopic(string subscriberId) => $"trellis.apps.watchers.{subscriberId}";
+}
+
+/// <summary>An event an app owes another app (<see cref="Target"/>), kept in its record until delivered.</summary>
+[GenerateSerializer]
+public sealed class AppOutgoing
+{
+    [Id(0)]
+    public string Target { get; set; } = "";
+
+    [Id(1)]
+    public string Method { get; set; } = "";
+
+    [Id(2)]
+    public string? Data { get; set; }
+
+    [Id(3)]
+    public string MessageId { get; set; } = "";
+}

@@ -1,0 +1,162 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+using Orleans.Dashboard;
+using Trellis.Core.Nodes;
+using Trellis.Grains.Apps;
+using Trellis.Grains.Nodes;
+using Trellis.Hosting.Configuration;
+using Trellis.Hosting.Messaging;
+using Trellis.OrleansProviders;
+using Trellis.OrleansProviders.Postgres;
+
+namespace Trellis.Hosting.Cluster;
+
+/// <summary>Puts the process into the Orleans cluster: a silo (grains, their state and reminders, the dashboard) or, in a
+/// gateway, an Orleans client with no state of its own.</summary>
+public static class ClusterRegistration
+{
+    /// <summary>The ADO.NET invariant of Npgsql.</summary>
+    public const string PostgresInvariant = "Npgsql";
+
+    /// <summary>Adds the silo (<paramref name="hostSilo"/>) or the cluster client, the apps' runtime and the node store.
+    /// Throws naming the key on bad configuration. Call after <c>AddTrellisMessaging</c>.</summary>
+    public static WebApplicationBuilder AddTrellisCluster(this WebApplicationBuilder builder, bool hostSilo)
+    {
+        var configuration = builder.Configuration;
+        var storage = ConfigurationBinding.Bind<StorageSettings>(configuration, StorageSettings.Section).Validate();
+        var cluster = ConfigurationBinding.Bind<ClusterSettings>(configuration, ClusterSettings.Section).Validate(storage.Postgres.ConnectionString);
+        var gateway = configuration["Trellis:Gateway:Id"] is { Length: > 0 } id ? id : DefaultGatewayId(configuration);
+
+        builder.Services.AddSingleton(cluster);
+        builder.Services.AddSingleton(storage);
+        builder.Services.TryAddSingleton(new AppAgents());
+        builder.Services.AddSingleton(sp => new AppRuntime(sp.GetRequiredService<AppAgents>(), () => sp.GetRequiredService<BusHost>().Started));
+        builder.Services.AddSingleton<INodeStore>(sp => new GrainNodeStore(sp.GetRequiredService<IGrainFactory>(), gateway));
+        builder.Services.AddSingleton<ClusterReadiness>();
+
+        if (cluster.IsPostgres || storage.IsPostgres)
+        {
+            // Before Orleans starts: its ADO.NET providers expect their tables and stored queries.
+            builder.Services.AddHostedService(sp => new PostgresSchemaHost(
+                cluster.IsPostgres ? cluster.PostgresConnectionString! : storage.Postgres.ConnectionString!, sp.GetRequiredService<ILogger<PostgresSchemaHost>>()));
+        }
+
+        if (hostSilo)
+        {
+            builder.UseOrleans(silo => ConfigureSilo(silo, cluster, storage));
+        }
+        else
+        {
+            builder.UseOrleansClient(client => ConfigureClient(client, cluster));
+        }
+
+        // Registered after Orleans' own hosted service, so it starts once the silo is up or the client connected.
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ClusterReadiness>());
+        return builder;
+    }
+
+    private static void ConfigureSilo(ISiloBuilder silo, ClusterSettings cluster, StorageSettings storage)
+    {
+        silo.Configure<ClusterOptions>(o =>
+        {
+            o.ServiceId = cluster.ServiceId;
+            o.ClusterId = cluster.ClusterId;
+        });
+        if (cluster.IsPostgres)
+        {
+            silo.UseAdoNetClustering(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = cluster.PostgresConnectionString;
+            });
+            silo.ConfigureEndpoints(cluster.Address, cluster.SiloPort, cluster.GatewayPort);
+            silo.Configure<ClusterMembershipOptions>(o =>
+            {
+                // A killed silo's grains must answer elsewhere well within 10 s (the defaults take 12-16 s here).
+                o.ProbeTimeout = cluster.ProbeTimeout;
+                o.NumMissedProbesLimit = cluster.MissedProbesLimit;
+                o.TableRefreshTimeout = TimeSpan.FromSeconds(2);
+                o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+            });
+        }
+        else
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+        }
+
+        silo.AddDashboard();
+
+        if (storage.IsSqlite)
+        {
+            var path = Path.GetFullPath(storage.Sqlite.Path);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            silo.AddTrellisSqliteGrainStorageAsDefault(path);
+            silo.AddTrellisSqliteGrainStorage("PubSubStore", path);
+            silo.UseTrellisSqliteReminders(path);
+        }
+        else if (storage.IsPostgres)
+        {
+            silo.AddAdoNetGrainStorageAsDefault(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = storage.Postgres.ConnectionString;
+            });
+            silo.AddAdoNetGrainStorage("PubSubStore", o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = storage.Postgres.ConnectionString;
+            });
+            silo.UseAdoNetReminderService(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = storage.Postgres.ConnectionString;
+            });
+        }
+        else
+        {
+            silo.AddMemoryGrainStorageAsDefault();
+            silo.AddMemoryGrainStorage("PubSubStore");
+            silo.UseInMemoryReminderService();
+        }
+    }
+
+    private static void ConfigureClient(IClientBuilder client, ClusterSettings cluster)
+    {
+        client.Configure<ClusterOptions>(o =>
+        {
+            o.ServiceId = cluster.ServiceId;
+            o.ClusterId = cluster.ClusterId;
+        });
+        if (cluster.IsPostgres)
+        {
+            client.UseAdoNetClustering(o =>
+            {
+                o.Invariant = PostgresInvariant;
+                o.ConnectionString = cluster.PostgresConnectionString;
+            });
+        }
+        else
+        {
+            client.UseStaticClustering(new IPEndPoint(cluster.Address, cluster.GatewayPort));
+        }
+
+        client.AddDashboard();
+
+        // A gateway may start before any silo: keep trying instead of failing the process.
+        client.UseConnectionRetryFilter(async (_, cancellationToken) =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            return true;
+        });
+    }
+
+    /// <summary>A gateway's default id: this machine and its HTTP listener, stable across restarts.</summary>
+    private static string DefaultGatewayId(IConfiguration configuration) =>
+        $"{Environment.MachineName}:{configuration[$"{HttpOptions.Section}:Url"] ?? new HttpOptions().Url}";
+}
