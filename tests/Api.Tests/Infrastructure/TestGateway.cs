@@ -12,6 +12,8 @@ using Trellis.Api.Hosting;
 using Grpc.Net.Client;
 using Trellis.Api.Proxy;
 using Trellis.Core.Nodes;
+using Trellis.Grains.Apps;
+using Trellis.Samples.Agents;
 using Trellis.TestKit;
 
 namespace Trellis.Api.Tests.Infrastructure;
@@ -24,8 +26,10 @@ public sealed class TestGateway : IAsyncDisposable
     private readonly WebApplication _app;
     private int _disposed;
 
-    private TestGateway(WebApplication app, Uri address, LogSink logs)
+    private TestGateway(WebApplication app, Uri address, LogSink logs, int orleansGatewayPort, string clusterId)
     {
+        OrleansGatewayPort = orleansGatewayPort;
+        ClusterId = clusterId;
         _app = app;
         Address = address;
         Logs = logs;
@@ -45,6 +49,12 @@ public sealed class TestGateway : IAsyncDisposable
 
     public Uri Address { get; }
 
+    /// <summary>The Orleans gateway port of this process's cluster (its own silo's, or the silo it is a client of).</summary>
+    public int OrleansGatewayPort { get; }
+
+    /// <summary>The Orleans cluster id this process is part of (unique per test cluster).</summary>
+    public string ClusterId { get; }
+
     public HttpClient Http { get; }
 
     public LogSink Logs { get; }
@@ -54,9 +64,11 @@ public sealed class TestGateway : IAsyncDisposable
     /// <summary>Error-level log lines a test expects (matched by substring), so they do not fail it.</summary>
     public List<string> ExpectedErrors { get; } = [];
 
-    /// <summary>Starts a gateway; <paramref name="sqlitePath"/> keeps nodes in that file, else in memory; <paramref name="role"/>
-    /// "silo" also hosts the grain runtime (in-memory state) so apps run in it.</summary>
-    public static async Task<TestGateway> StartAsync(string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "gateway")
+    /// <summary>Starts a process composed like the real one: by default the all-in-one silo (its own one-silo Orleans cluster
+    /// on free ports, grain state in memory, or in the SQLite file <paramref name="sqlitePath"/> so it survives a restart,
+    /// the example agents); with <paramref name="role"/> "gateway", an Orleans client of <paramref name="clusterOf"/>'s cluster.</summary>
+    public static async Task<TestGateway> StartAsync(
+        string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "silo", TestGateway? clusterOf = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -65,32 +77,49 @@ public sealed class TestGateway : IAsyncDisposable
             ["Trellis:Transport:Provider"] = "InMemory",
             ["Trellis:Nodes:HealthInterval"] = "00:00:00.2",
             ["Trellis:Nodes:HealthTimeout"] = "00:00:05",
-            ["Trellis:Nodes:Store"] = sqlitePath is null ? "InMemory" : "Sqlite",
-            ["Trellis:Storage:Sqlite:Path"] = sqlitePath,
             ["Trellis:Security:AdminToken"] = AdminToken,
+            // Stable for one SQLite file, so a restarted gateway serves the nodes it registered before.
+            ["Trellis:Gateway:Id"] = sqlitePath is null ? $"test-{Guid.NewGuid():N}" : $"test-{Path.GetFullPath(sqlitePath)}",
         };
+        int gatewayPort;
+        string clusterId;
+        if (role == "silo")
+        {
+            var ports = FreePorts.Take(2);
+            gatewayPort = ports[1];
+            clusterId = sqlitePath is null ? $"test-{Guid.NewGuid():N}" : "test";
+            all["Trellis:Cluster:SiloPort"] = ports[0].ToString();
+            all["Trellis:Cluster:GatewayPort"] = ports[1].ToString();
+            all["Trellis:Cluster:ClusterId"] = clusterId;
+            all["Trellis:Storage:Provider"] = sqlitePath is null ? "Memory" : "Sqlite";
+            all["Trellis:Storage:Sqlite:Path"] = sqlitePath;
+        }
+        else
+        {
+            var silo = clusterOf ?? throw new ArgumentException("a gateway needs the silo of its cluster", nameof(clusterOf));
+            gatewayPort = silo.OrleansGatewayPort;
+            clusterId = silo.ClusterId;
+            all["Trellis:Cluster:GatewayPort"] = gatewayPort.ToString();
+            all["Trellis:Cluster:ClusterId"] = clusterId;
+        }
+
         foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
         {
             all[key] = value;
         }
 
         var logs = new LogSink();
-        if (role == "silo")
-        {
-            all.TryAdd("Trellis:Storage:Provider", "InMemory");
-            all.TryAdd("Trellis:Grains:Shards", "4");
-        }
-
         var app = TrellisApp.Build([], role, all, builder =>
         {
             builder.Logging.ClearProviders();
             builder.Logging.AddProvider(logs);
             builder.Logging.SetMinimumLevel(LogLevel.Information);
+            builder.Services.AddSingleton(new AppAgents { RemoteTimeout = TimeSpan.FromSeconds(5) }.AddExamples());
         });
         await app.StartAsync(TestContext.Current.CancellationToken);
         var http = app.Services.GetRequiredService<TrellisListeners>().HttpAddress
             ?? new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        return new TestGateway(app, http, logs);
+        return new TestGateway(app, http, logs, gatewayPort, clusterId);
     }
 
     // ---------------------------------------------------------------- requests shaped like curl's
