@@ -13,8 +13,8 @@ using Trellis.OrleansProviders.Sqlite.Internal;
 
 namespace Trellis.OrleansProviders;
 
-/// <summary>Registers Trellis' SQLite grain storage and reminder table on an Orleans silo.</summary>
-public static class SiloBuilderExtensions
+/// <summary>Registers Trellis' Orleans providers on a silo: SQLite grain storage and reminders, PostgreSQL group-commit grain storage.</summary>
+public static partial class SiloBuilderExtensions
 {
     /// <summary>Adds a SQLite grain storage provider named <paramref name="name"/> on the file <paramref name="path"/>.</summary>
     public static ISiloBuilder AddTrellisSqliteGrainStorage(this ISiloBuilder builder, string name, string path)

@@ -5,12 +5,13 @@ using Orleans.Serialization;
 using Orleans.Serialization.Serializers;
 using Orleans.Storage;
 using Trellis.Core.Persistence;
+using Trellis.OrleansProviders.Postgres;
 using Trellis.OrleansProviders.Sqlite;
 using Trellis.OrleansProviders.Sqlite.Internal;
 
 namespace Trellis.OrleansProviders.Tests.Support;
 
-/// <summary>The SQLite providers built directly, outside a silo, on a real file: what the provider tests drive.</summary>
+/// <summary>The providers built directly, outside a silo, on a real file or database: what the provider tests drive.</summary>
 internal static class Providers
 {
     /// <summary>Orleans' activator provider (what creates a state instance for a grain that has none), from its serializer services.</summary>
@@ -23,6 +24,15 @@ internal static class Providers
     {
         var options = new SqliteGrainStorageOptions { Path = path, GrainStorageSerializer = Serializer, Limits = limits ?? new GrainStorageOptions() };
         var storage = new SqliteGrainStorage(name, serviceId, options, files ?? NewFiles(), Activators, NullLogger<SqliteGrainStorage>.Instance);
+        await storage.StartAsync(CancellationToken.None);
+        return storage;
+    }
+
+    /// <summary>A started PostgreSQL grain storage on <paramref name="connectionString"/>; stop it to close its connections.</summary>
+    public static async Task<PostgresGrainStorage> StartPostgresStorageAsync(string connectionString, string name = "store", string serviceId = "service", GrainStorageOptions? limits = null)
+    {
+        var options = new PostgresGrainStorageOptions { ConnectionString = connectionString, GrainStorageSerializer = Serializer, Limits = limits ?? new GrainStorageOptions() };
+        var storage = new PostgresGrainStorage(name, serviceId, options, Activators, NullLogger<PostgresGrainStorage>.Instance);
         await storage.StartAsync(CancellationToken.None);
         return storage;
     }
