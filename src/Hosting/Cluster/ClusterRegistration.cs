@@ -102,16 +102,9 @@ public static class ClusterRegistration
         }
         else if (storage.IsPostgres)
         {
-            silo.AddAdoNetGrainStorageAsDefault(o =>
-            {
-                o.Invariant = PostgresInvariant;
-                o.ConnectionString = storage.Postgres.ConnectionString;
-            });
-            silo.AddAdoNetGrainStorage("PubSubStore", o =>
-            {
-                o.Invariant = PostgresInvariant;
-                o.ConnectionString = storage.Postgres.ConnectionString;
-            });
+            // Ours rather than Orleans' ADO.NET storage: group commit wrote 7.5x as fast with 64 writers (bench P5).
+            silo.AddTrellisPostgresGrainStorageAsDefault(storage.Postgres.ConnectionString!);
+            silo.AddTrellisPostgresGrainStorage("PubSubStore", storage.Postgres.ConnectionString!);
             silo.UseAdoNetReminderService(o =>
             {
                 o.Invariant = PostgresInvariant;

@@ -61,6 +61,8 @@ public sealed class TestGateway : IAsyncDisposable
 
     public NodeRegistry Registry => _app.Services.GetRequiredService<NodeRegistry>();
 
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>Error-level log lines a test expects (matched by substring), so they do not fail it.</summary>
     public List<string> ExpectedErrors { get; } = [];
 
