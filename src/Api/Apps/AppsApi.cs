@@ -17,7 +17,7 @@ namespace Trellis.Api.Apps;
 /// <summary>The handlers of the apps HTTP API: create, info, kill, poke, peek, wipe, watch (SSE) and leave.</summary>
 internal sealed class AppsApi
 {
-    private readonly IGrainFactory _grains;
+    private readonly IClusterClient _cluster;
     private readonly BusHost _busHost;
     private readonly NodeRegistry _nodes;
     private readonly AppsOptions _options;
@@ -25,9 +25,9 @@ internal sealed class AppsApi
     private readonly ConcurrentDictionary<string, CancellationTokenSource> _watches = new(StringComparer.Ordinal);
     private int _watchCount;
 
-    public AppsApi(IGrainFactory grains, BusHost busHost, NodeRegistry nodes, AppsOptions options, SecurityOptions security, ILogger<AppsApi> logger)
+    public AppsApi(IClusterClient cluster, BusHost busHost, NodeRegistry nodes, AppsOptions options, SecurityOptions security, ILogger<AppsApi> logger)
     {
-        _grains = grains;
+        _cluster = cluster;
         _busHost = busHost;
         _nodes = nodes;
         _options = options;
@@ -206,7 +206,7 @@ internal sealed class AppsApi
 
     // ---------------------------------------------------------------- helpers
 
-    internal async Task<AppClient> ClientAsync() => new(_grains, await _busHost.Started);
+    internal Task<AppClient> ClientAsync() => Task.FromResult(new AppClient(_cluster));
 
     /// <summary>Any request needs a bearer token: the admin token or the token of a registered node.</summary>
     internal async ValueTask AuthorizeAsync(HttpContext context)

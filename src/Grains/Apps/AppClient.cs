@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Threading.Channels;
 using Orleans.Runtime;
-using Trellis.Core.Bus;
+using Orleans.Streams;
 using Trellis.Core.Messaging;
 
 namespace Trellis.Grains.Apps;
@@ -11,7 +11,7 @@ namespace Trellis.Grains.Apps;
 /// 404 when the app does not exist; 499 when the caller's timeout passed first (the call may still run later: retry it
 /// with the same id) and 503 when the cluster could not take the call. Pass the same <c>messageId</c> when retrying a
 /// poke: the app absorbs the duplicate.</remarks>
-public sealed class AppClient(IGrainFactory grains, MessageBus bus)
+public sealed class AppClient(IClusterClient cluster)
 {
     /// <summary>How long a call may take when the caller names no timeout.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
@@ -48,13 +48,21 @@ public sealed class AppClient(IGrainFactory grains, MessageBus bus)
         AppPath.ValidateSubscriptionPath(path);
         var subscriber = Guid.NewGuid().ToString("N");
         var watch = new AppWatch(this, app, path, subscriber, WatchCapacity);
-        // Subscribe before asking, so no fact published right after the watch is missed; facts that arrive before the
+        // Subscribe before asking, so no fact published right after the watch is missed; events that arrive before the
         // reply wait in the watch's buffer until the ack and the initial facts are in front of them.
-        watch.Slot = await bus.SlotAsync(AppSubscriber.ClientTopic(subscriber), (signal, _) =>
+        var stream = cluster.GetStreamProvider(AppStreams.Provider).GetStream<AppStreamEvent>(AppStreams.Id(app));
+        try
         {
-            watch.OnSignal(signal.Data);
-            return ValueTask.CompletedTask;
-        }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            watch.Handle = await stream.SubscribeAsync((e, _) =>
+            {
+                watch.OnEvent(e);
+                return Task.CompletedTask;
+            }).WaitAsync(DefaultTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OrleansException or TimeoutException)
+        {
+            throw new Trellis.Core.Errors.TrellisException(Trellis.Core.Errors.ErrorKind.Unavailable, $"cannot watch app {app} now: {e.Message}", e);
+        }
 
         Message reply;
         try
@@ -63,13 +71,13 @@ public sealed class AppClient(IGrainFactory grains, MessageBus bus)
         }
         catch
         {
-            await watch.Slot.DisposeAsync().ConfigureAwait(false);
+            await watch.UnsubscribeAsync().ConfigureAwait(false);
             throw;
         }
 
         if (!reply.IsOk)
         {
-            await watch.Slot.DisposeAsync().ConfigureAwait(false);
+            await watch.UnsubscribeAsync().ConfigureAwait(false);
             throw new AppNackException(app, reply);
         }
 
@@ -80,7 +88,7 @@ public sealed class AppClient(IGrainFactory grains, MessageBus bus)
     private async Task<Message> CallAsync(
         string app, string method, JsonPayload data, string? messageId = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
-        var grain = grains.GetGrain<IAppGrain>(AppPath.Validate(app));
+        var grain = cluster.GetGrain<IAppGrain>(AppPath.Validate(app));
         var call = new AppCall(method, data.IsNull ? null : data.ToString(), messageId ?? Guid.NewGuid().ToString("N"));
         try
         {
@@ -114,7 +122,8 @@ public sealed class AppWatch : IAsyncDisposable
     private readonly Channel<AppWatchEvent> _events;
     private readonly Lock _lock = new();
     private readonly AppClient _client;
-    private List<AppWatchEvent>? _early = [];
+    private List<AppStreamEvent>? _early = [];
+    private StreamGapDetector? _sequence;
     private int _disposed;
 
     private readonly int _capacity;
@@ -141,7 +150,7 @@ public sealed class AppWatch : IAsyncDisposable
     /// <summary>The events, in order; completes after a kick.</summary>
     public ChannelReader<AppWatchEvent> Events => _events.Reader;
 
-    internal Subscription? Slot { get; set; }
+    internal StreamSubscriptionHandle<AppStreamEvent>? Handle { get; set; }
 
     internal void Acknowledge(JsonElement reply)
     {
@@ -156,21 +165,18 @@ public sealed class AppWatch : IAsyncDisposable
                 }
             }
 
+            _sequence = new StreamGapDetector(reply.TryGetProperty("seq", out var seq) && seq.TryGetInt64(out var n) ? n : 0);
             foreach (var early in _early!)
             {
-                Write(early);
+                Accept(early);
             }
 
             _early = null;
         }
     }
 
-    internal void OnSignal(JsonPayload data)
+    internal void OnEvent(AppStreamEvent e)
     {
-        var json = data.ToJsonElement();
-        var e = new AppWatchEvent(
-            json.GetProperty("kind").GetString()!, App, json.TryGetProperty("path", out var p) ? p.GetString()! : Path,
-            json.TryGetProperty("data", out var d) ? d.Clone() : null);
         lock (_lock)
         {
             if (_early is not null)
@@ -179,7 +185,42 @@ public sealed class AppWatch : IAsyncDisposable
                 return;
             }
 
-            Write(e);
+            Accept(e);
+        }
+    }
+
+    internal async ValueTask UnsubscribeAsync()
+    {
+        if (Handle is { } handle)
+        {
+            Handle = null;
+            try
+            {
+                await handle.UnsubscribeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OrleansException or TimeoutException or ObjectDisposedException)
+            {
+                // The cluster is away; its pub-sub forgets a subscriber whose client is gone.
+            }
+        }
+    }
+
+    /// <summary>Takes an event off the app's stream: every number must follow the last one, whatever the event is for.</summary>
+    private void Accept(AppStreamEvent e)
+    {
+        switch (_sequence!.Observe(e.Seq))
+        {
+            case SequenceVerdict.Repeat:
+                return;
+            case SequenceVerdict.Gap:
+                End($"missed events: expected event {_sequence.Last + 1} of app {App}, got {e.Seq}; watch again for the current facts");
+                return;
+        }
+
+        var mine = e.Kind == "fact" ? e.Subscriber is null && e.Path == Path : e.Subscriber == Subscriber;
+        if (mine)
+        {
+            Write(new AppWatchEvent(e.Kind, App, e.Path, e.Data is null ? null : JsonDocument.Parse(e.Data).RootElement.Clone()));
         }
     }
 
@@ -191,10 +232,7 @@ public sealed class AppWatch : IAsyncDisposable
         }
 
         _events.Writer.TryComplete();
-        if (Slot is not null)
-        {
-            await Slot.DisposeAsync().ConfigureAwait(false);
-        }
+        await UnsubscribeAsync().ConfigureAwait(false);
 
         try
         {
@@ -204,6 +242,16 @@ public sealed class AppWatch : IAsyncDisposable
         {
             // The app or the bus is gone; there is nothing left to leave.
         }
+    }
+
+    /// <summary>Ends the watch with a kick of its own saying why, and leaves the app.</summary>
+    private void End(string reason)
+    {
+        _overflowed = true;
+        _events.Writer.TryWrite(new AppWatchEvent("kick", App, Path, JsonSerializer.SerializeToElement(new { reason })));
+        _events.Writer.TryComplete();
+        // Leave the app off this thread: we are inside the stream's delivery to this watch.
+        _ = Task.Run(async () => await DisposeAsync().ConfigureAwait(false));
     }
 
     private void Write(AppWatchEvent e)
@@ -217,12 +265,7 @@ public sealed class AppWatch : IAsyncDisposable
         {
             // Dropping events silently would leave the subscriber with a wrong picture; end the watch instead so it
             // can watch again and get the initial facts afresh.
-            _overflowed = true;
-            var reason = JsonSerializer.SerializeToElement(new { reason = $"subscriber too slow: more than {_capacity} events were waiting" });
-            _events.Writer.TryWrite(new AppWatchEvent("kick", App, Path, reason));
-            _events.Writer.TryComplete();
-            // Leave the app off this thread: we are inside the bus's delivery to this watch's slot.
-            _ = Task.Run(async () => await DisposeAsync().ConfigureAwait(false));
+            End($"subscriber too slow: more than {_capacity} events were waiting");
             return;
         }
 

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -14,8 +13,9 @@ namespace Trellis.Grains.Apps;
 /// Effects for other apps (answers, pokes, watches, facts to watching apps, children) are written into the record's
 /// outbox together with the step, then delivered in order by a loop of this activation that is not a turn: an app never
 /// waits on another app inside a turn, so two apps poking each other cannot deadlock, and a silo dying after the write
-/// only delays them (the next activation delivers them; receivers absorb repeats by message id). Facts for clients go
-/// out as signals on the bus right after the write.
+/// only delays them (the next activation delivers them; receivers absorb repeats by message id). Facts and kicks for
+/// clients are numbered with the step and published on the app's Orleans stream right after the write; a watcher that
+/// misses one (a silo died between the write and the publish) sees the gap and is kicked.
 /// </remarks>
 public sealed partial class AppGrain(
     [PersistentState("app")] IPersistentState<AppRecord> record, AppRuntime runtime, ILogger<AppGrain> logger) : Grain, IAppGrain
@@ -226,13 +226,15 @@ public sealed partial class AppGrain(
             AnswerApp(watcherApp, "watch-ack", wire!, path, null, null, $"{call.MessageId}/ack");
         }
 
+        // The watcher takes the stream's events after this number: the ones this step publishes, and later ones.
+        var seq = State.StreamSeq;
         var deliveries = Plan(step, call.MessageId, added);
         State.Remember(call.MessageId);
         await WriteAsync();
 
         var initial = step.Effects.OfType<AgentEffect.Give>().Select(g => g.Data).ToArray();
         await DeliverAsync(deliveries);
-        return Ok(new { ack = true, path, facts = initial });
+        return Ok(new { ack = true, path, facts = initial, seq });
     }
 
     private async Task<Message> LeaveAsync(AppCall call, JsonElement data)
@@ -310,7 +312,7 @@ public sealed partial class AppGrain(
     private async Task<Message> KillAsync(AppCall call, JsonElement data)
     {
         var children = State.Children.ToArray();
-        var deliveries = new List<ClientDelivery>();
+        var deliveries = new List<AppStreamEvent>();
         for (var i = 0; i < children.Length; i++)
         {
             Send(children[i], "kill", new { by_parent = true }, $"{call.MessageId}/kill/{i}");
@@ -343,7 +345,7 @@ public sealed partial class AppGrain(
 
     private async Task<Message> WipeAsync(AppCall call)
     {
-        var deliveries = new List<ClientDelivery>();
+        var deliveries = new List<AppStreamEvent>();
         Kick(State.Subscribers.ToArray(), call.MessageId, deliveries);
         State.Subscribers.Clear();
         SetState(null);
@@ -440,9 +442,9 @@ public sealed partial class AppGrain(
     /// <summary>Applies a step's effects to the record before it is written: changes to subscribers and children, and
     /// events for other apps into the outbox, in the order the agent asked for them. Returns the facts and kicks for
     /// client subscribers, which go out once the write is done.</summary>
-    private List<ClientDelivery> Plan(AgentStep step, string messageId, AppSubscriber? newSubscriber)
+    private List<AppStreamEvent> Plan(AgentStep step, string messageId, AppSubscriber? newSubscriber)
     {
-        var deliveries = new List<ClientDelivery>();
+        var deliveries = new List<AppStreamEvent>();
         for (var i = 0; i < step.Effects.Count; i++)
         {
             var id = EffectId(messageId, i);
@@ -450,12 +452,28 @@ public sealed partial class AppGrain(
             {
                 case AgentEffect.Fact fact:
                     AppPath.ValidateSubscriptionPath(fact.Path);
+                    var clients = false;
                     foreach (var subscriber in State.Subscribers)
                     {
-                        if (subscriber.Path == fact.Path)
+                        if (subscriber.Path != fact.Path)
+                        {
+                            continue;
+                        }
+
+                        if (subscriber.App is null)
+                        {
+                            clients = true;
+                        }
+                        else
                         {
                             Deliver(subscriber, "fact", fact.Data, $"{id}/{subscriber.Id}", deliveries);
                         }
+                    }
+
+                    // One event for all the client watchers of the path: the stream fans it out.
+                    if (clients)
+                    {
+                        deliveries.Add(new AppStreamEvent(++State.StreamSeq, "fact", fact.Path, null, fact.Data.GetRawText()));
                     }
 
                     break;
@@ -498,7 +516,7 @@ public sealed partial class AppGrain(
         return deliveries;
     }
 
-    private void Kick(AppSubscriber[] subscribers, string messageId, List<ClientDelivery> deliveries)
+    private void Kick(AppSubscriber[] subscribers, string messageId, List<AppStreamEvent> deliveries)
     {
         foreach (var subscriber in subscribers)
         {
@@ -506,7 +524,7 @@ public sealed partial class AppGrain(
         }
     }
 
-    private void Deliver(AppSubscriber subscriber, string kind, JsonElement? data, string messageId, List<ClientDelivery> deliveries)
+    private void Deliver(AppSubscriber subscriber, string kind, JsonElement? data, string messageId, List<AppStreamEvent> deliveries)
     {
         if (subscriber.App is { } app)
         {
@@ -514,7 +532,7 @@ public sealed partial class AppGrain(
             return;
         }
 
-        deliveries.Add(new ClientDelivery(AppSubscriber.ClientTopic(subscriber.Id), WriteClientEvent(kind, subscriber.Path, data)));
+        deliveries.Add(new AppStreamEvent(++State.StreamSeq, kind, subscriber.Path, subscriber.Id, data?.GetRawText()));
     }
 
     private void AnswerApp(string app, string kind, string wire, string? path, JsonElement? data, string? error, string messageId) =>
@@ -524,14 +542,22 @@ public sealed partial class AppGrain(
     private void Send<T>(string app, string method, T data, string messageId) =>
         State.Outbox.Add(new AppOutgoing { Target = app, Method = method, Data = JsonSerializer.Serialize(data, JsonDefaults.Options), MessageId = messageId });
 
-    private async Task DeliverAsync(List<ClientDelivery> deliveries)
+    private async Task DeliverAsync(List<AppStreamEvent> deliveries)
     {
         if (deliveries.Count > 0)
         {
-            var bus = await runtime.BusAsync();
-            foreach (var delivery in deliveries)
+            var stream = this.GetStreamProvider(AppStreams.Provider).GetStream<AppStreamEvent>(AppStreams.Id(App));
+            try
             {
-                await bus.SignalAsync(delivery.Topic, delivery.Data, CancellationToken.None);
+                foreach (var delivery in deliveries)
+                {
+                    await stream.OnNextAsync(delivery);
+                }
+            }
+            catch (Exception e) when (e is not InconsistentStateException)
+            {
+                // The step is stored and acknowledged all the same: watchers see the missing numbers and are kicked.
+                LogPublishFailed(logger, App, e.Message);
             }
         }
 
@@ -605,27 +631,6 @@ public sealed partial class AppGrain(
         }
     }
 
-    private JsonPayload WriteClientEvent(string kind, string path, JsonElement? data)
-    {
-        var buffer = new ArrayBufferWriter<byte>(128);
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            w.WriteString("kind", kind);
-            w.WriteString("app", App);
-            w.WriteString("path", path);
-            if (data is { } d)
-            {
-                w.WritePropertyName("data");
-                d.WriteTo(w);
-            }
-
-            w.WriteEndObject();
-        }
-
-        return JsonPayload.FromTrustedUtf8(buffer.WrittenMemory);
-    }
-
     // Helpers
 
     /// <summary>Ids of messages caused by an effect: derived from the causing message, so a redelivered event sends the
@@ -697,5 +702,6 @@ public sealed partial class AppGrain(
     [LoggerMessage(Level = LogLevel.Debug, Message = "App {App}: '{Method}' to {Target} not delivered yet: {Reason}")]
     private static partial void LogDeliveryFailed(ILogger logger, string app, string method, string target, string reason);
 
-    private readonly record struct ClientDelivery(string Topic, JsonPayload Data);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "App {App}: events for its watchers were not published ({Reason}); they will see the gap and be kicked")]
+    private static partial void LogPublishFailed(ILogger logger, string app, string reason);
 }

@@ -37,6 +37,10 @@ public sealed class AppRecord
     [Id(7)]
     public List<AppOutgoing> Outbox { get; set; } = [];
 
+    /// <summary>The number of the last event published on the app's stream for client watchers.</summary>
+    [Id(8)]
+    public long StreamSeq { get; set; }
+
     internal void Remember(string id)
     {
         Recent.Add(id);
@@ -47,8 +51,8 @@ public sealed class AppRecord
     }
 }
 
-/// <summary>A subscription to an app's path: a client (facts as signals on <c>trellis.apps.watchers.&lt;id&gt;</c>) or
-/// another app (facts as sign events on its wire).</summary>
+/// <summary>A subscription to an app's path: a client (facts on the app's stream, <see cref="AppStreams"/>) or another
+/// app (facts as sign events on its wire).</summary>
 [GenerateSerializer]
 public sealed class AppSubscriber
 {
@@ -64,9 +68,6 @@ public sealed class AppSubscriber
 
     [Id(3)]
     public string? Wire { get; set; }
-
-    /// <summary>The signal topic a client subscriber receives its facts on.</summary>
-    public static string ClientTopic(string subscriberId) => $"trellis.apps.watchers.{subscriberId}";
 }
 
 /// <summary>An event an app owes another app (<see cref="Target"/>), kept in its record until delivered.</summary>

@@ -14,6 +14,7 @@ using Trellis.Hosting.Configuration;
 using Trellis.Hosting.Messaging;
 using Trellis.OrleansProviders;
 using Trellis.OrleansProviders.Postgres;
+using Trellis.OrleansProviders.Streams;
 
 namespace Trellis.Hosting.Cluster;
 
@@ -90,6 +91,17 @@ public static class ClusterRegistration
             silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
         }
 
+        // Apps' events for client watchers: memory streams in one process; in a cluster, queues in PostgreSQL, so a silo
+        // dying does not lose what was published.
+        if (cluster.IsPostgres)
+        {
+            silo.AddTrellisPostgresStreams(AppStreams.Provider, cluster.PostgresConnectionString!);
+        }
+        else
+        {
+            silo.AddMemoryStreams(AppStreams.Provider, FastPulling);
+        }
+
         silo.AddDashboard();
 
         if (storage.IsSqlite)
@@ -139,6 +151,15 @@ public static class ClusterRegistration
             client.UseStaticClustering(new IPEndPoint(cluster.Address, cluster.GatewayPort));
         }
 
+        if (cluster.IsPostgres)
+        {
+            client.AddTrellisPostgresStreams(AppStreams.Provider, cluster.PostgresConnectionString!);
+        }
+        else
+        {
+            client.AddMemoryStreams(AppStreams.Provider);
+        }
+
         client.AddDashboard();
 
         // A gateway may start before any silo: keep trying instead of failing the process.
@@ -148,6 +169,10 @@ public static class ClusterRegistration
             return true;
         });
     }
+
+    /// <summary>Memory streams poll their queues every 100 ms by default; a watcher should see a fact sooner.</summary>
+    private static void FastPulling(ISiloMemoryStreamConfigurator streams) =>
+        streams.ConfigurePullingAgent(options => options.Configure(o => o.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10)));
 
     /// <summary>A gateway's default id: this machine and its HTTP listener, stable across restarts.</summary>
     private static string DefaultGatewayId(IConfiguration configuration) =>

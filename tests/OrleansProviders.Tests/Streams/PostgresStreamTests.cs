@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Trellis.Core.Messaging;
 using Trellis.OrleansProviders.Streams;
 using Trellis.OrleansProviders.Tests.Support;
 using Xunit;

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Trellis.Core.Messaging;
 using Trellis.OrleansProviders.Streams;
 using Trellis.OrleansProviders.Tests.Support;
 using Xunit;

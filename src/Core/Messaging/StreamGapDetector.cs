@@ -1,4 +1,4 @@
-namespace Trellis.OrleansProviders.Streams;
+namespace Trellis.Core.Messaging;
 
 /// <summary>What a watcher should do with an event, given the number its producer gave it on its stream.</summary>
 public enum SequenceVerdict
@@ -15,7 +15,7 @@ public enum SequenceVerdict
 
 /// <summary>Checks the per-stream numbers a producer puts in its events (1, 2, 3, …) as a watcher receives them.</summary>
 /// <remarks>
-/// Issue 10 §4: a watcher that misses events is kicked, never silently skipped. Orleans' sequence tokens cannot tell: the
+/// A watcher that misses events is kicked, never silently skipped. Orleans' sequence tokens cannot tell: the
 /// ADO.NET provider's token is the row's id from one database sequence shared by every stream and queue, so it grows
 /// along a stream but with holes. The producer's own number can. Not thread-safe: one per subscription, whose
 /// deliveries Orleans serializes.
