@@ -173,6 +173,7 @@ public sealed partial class AppGrain(
                 AnswerApp(source, "poke-ack", wire, null, null, ex.Message, $"{call.MessageId}/ack");
                 State.Remember(call.MessageId);
                 await WriteAsync();
+                Pump();
             }
 
             return Nack(ex);
@@ -214,6 +215,7 @@ public sealed partial class AppGrain(
                 AnswerApp(watcherApp, "watch-ack", wire!, path, null, ex.Message, $"{call.MessageId}/ack");
                 State.Remember(call.MessageId);
                 await WriteAsync();
+                Pump();
             }
 
             return Nack(ex);
