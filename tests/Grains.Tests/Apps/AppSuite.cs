@@ -282,6 +282,29 @@ public abstract class AppSuite : IDisposable
     }
 
     [Fact]
+    public async Task An_app_is_told_when_its_poke_or_watch_is_refused_even_with_nothing_else_under_way()
+    {
+        await using var cluster = await StartAsync();
+        var apps = cluster.Apps;
+        var tally = NewApp("tally");
+        var counter = NewApp("counter");
+        await apps.CreateAsync(tally, "tally");
+        await apps.CreateAsync(counter, "counter");
+
+        // The refusal is the only thing the counter owes anyone: no earlier delivery is under way to carry it along.
+        await apps.PokeAsync(tally, "poke", J(new { app = counter, mark = "bogus", data = new { } }));
+        await Waits.UntilAsync(
+            async () => Signs(await apps.PeekAsync(tally, "/signs")), s => s.Contains($"poke-ack:p1:{counter}:error:"),
+            $"the nack of {counter} to the poke p1 of {tally} (expected poke-ack:p1:{counter}:error:)");
+
+        await apps.PokeAsync(tally, "watch", J(new { app = counter, path = "/secret" }));
+        await Waits.UntilAsync(
+            async () => Signs(await apps.PeekAsync(tally, "/signs")), s => s.Contains($"watch-ack:w1:{counter}:error:"),
+            $"the refusal of {counter} to the watch w1 of {tally} on /secret (expected watch-ack:w1:{counter}:error:)");
+        Assert.Equal(0, await SubscribersAsync(apps, counter));
+    }
+
+    [Fact]
     public async Task The_upgrade_hook_gets_the_old_state_and_version_when_the_agent_changes_version()
     {
         var deployed = new DeployableAgent();
