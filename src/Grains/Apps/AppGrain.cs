@@ -102,6 +102,8 @@ public sealed partial class AppGrain(
 
     private async Task<Message> CreateAsync(AppCall call, JsonElement data)
     {
+        // The grain's key is the name: a caller that skipped AppClient's check must not create an app no URL can address.
+        AppPath.Validate(App);
         var agentName = AppAgents.ValidateName(Text(data, "agent", required: true));
         if (State.Agent is { } existing)
         {
@@ -171,6 +173,7 @@ public sealed partial class AppGrain(
                 AnswerApp(source, "poke-ack", wire, null, null, ex.Message, $"{call.MessageId}/ack");
                 State.Remember(call.MessageId);
                 await WriteAsync();
+                Pump();
             }
 
             return Nack(ex);
@@ -212,6 +215,7 @@ public sealed partial class AppGrain(
                 AnswerApp(watcherApp, "watch-ack", wire!, path, null, ex.Message, $"{call.MessageId}/ack");
                 State.Remember(call.MessageId);
                 await WriteAsync();
+                Pump();
             }
 
             return Nack(ex);
