@@ -5,19 +5,22 @@ using System.Reflection;
 
 namespace Trellis.Chaos.Tests;
 
-/// <summary>One incarnation of a silo: a <c>dotnet Trellis.Silo.dll</c> OS process with its own log and activation log.</summary>
+/// <summary>One incarnation of a silo: a <c>dotnet Trellis.Silo.dll</c> OS process with its own log and activation log.
+/// A restarted silo is a new incarnation on the same ports (Orleans tells them apart by the silo's generation).</summary>
 /// <remarks>The silo runs under a small <c>sh</c> watchdog that SIGKILLs it when the test process is gone, so a test host
 /// killed by a hang timeout leaves no silo behind. <see cref="Kill"/> SIGKILLs the silo first, then its watchdog.</remarks>
 internal sealed class SiloProcess : IDisposable
 {
+    // $0 the silo's dll, $1 the test process, $2 the pid file, then the silo's arguments.
     private const string Watchdog =
-        "dotnet \"$0\" & silo=$!; echo $silo > \"$2\"; " +
-        "while kill -0 \"$1\" 2>/dev/null && kill -0 $silo 2>/dev/null; do sleep 1; done; " +
+        "dll=$0; test=$1; pidfile=$2; shift 2; dotnet \"$dll\" \"$@\" & silo=$!; echo $silo > \"$pidfile\"; " +
+        "while kill -0 \"$test\" 2>/dev/null && kill -0 $silo 2>/dev/null; do sleep 1; done; " +
         "kill -9 $silo 2>/dev/null; wait $silo";
 
     private readonly Process _process;
     private readonly StreamWriter _log;
     private readonly string _pidFile;
+    private DateTimeOffset? _exitedAt;
 
     private SiloProcess(string name, Process process, StreamWriter log, string activationLog, Uri url, string pidFile)
     {
@@ -29,7 +32,7 @@ internal sealed class SiloProcess : IDisposable
         Url = url;
     }
 
-    /// <summary>The silo-name prefix of this incarnation; the runtime appends an incarnation id, so lease owners start with <c>Name-</c>.</summary>
+    /// <summary>The name of this incarnation in the test's output and file names (slot and generation).</summary>
     public string Name { get; }
 
     public string ActivationLog { get; }
@@ -40,13 +43,20 @@ internal sealed class SiloProcess : IDisposable
     /// <summary>When the process was seen dead after a kill; null while it runs.</summary>
     public DateTimeOffset? KilledAt { get; private set; }
 
+    /// <summary>When the process ended: killed, or seen exiting by itself (its watchdog notices within a second).</summary>
+    public DateTimeOffset? EndedAt => KilledAt ?? _exitedAt;
+
+    /// <summary>Whether the silo answered /readyz once: a silo that exits by itself before is a failed start, after is a
+    /// silo declared dead by mistake (or crashed).</summary>
+    public bool WasReady { get; set; }
+
     public bool HasExited => _process.HasExited;
 
-    public static SiloProcess Start(string name, string directory, int port, IReadOnlyDictionary<string, string> settings)
+    public static SiloProcess Start(string name, string directory, SiloPorts ports, IReadOnlyDictionary<string, string> settings)
     {
         var activationLog = Path.Combine(directory, $"{name}.activations.jsonl");
         var pidFile = Path.Combine(directory, $"{name}.pid");
-        var url = new Uri($"http://127.0.0.1:{port}");
+        var url = new Uri($"http://127.0.0.1:{ports.Http}");
         var info = new ProcessStartInfo("sh")
         {
             ArgumentList = { "-c", Watchdog, SiloAssembly(), Environment.ProcessId.ToString(), pidFile },
@@ -55,37 +65,64 @@ internal sealed class SiloProcess : IDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // The child inherits this environment, TRELLIS_TEST_RUN included.
+        // The child inherits this environment, TRELLIS_TEST_RUN included. A key with a dot (a logging category) cannot be an
+        // environment variable that sh passes on, so it goes on the command line.
         foreach (var (key, value) in settings)
         {
-            info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            if (key.Contains('.', StringComparison.Ordinal))
+            {
+                info.ArgumentList.Add($"--{key}={value}");
+            }
+            else
+            {
+                info.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+            }
         }
 
-        info.Environment["Trellis__Grains__SiloName"] = name;
         info.Environment["Trellis__Grains__ActivationLog"] = activationLog;
         info.Environment["Trellis__Http__Url"] = url.ToString().TrimEnd('/');
-        // The apps HTTP API is all the test uses; no gRPC listener, so three silos on one machine do not contend for its port.
-        info.Environment["Trellis__Grpc__Url"] = "";
-        // Node registrations live in SQLite even on the PostgreSQL store: one file per silo, not one shared by three.
-        info.Environment["Trellis__Storage__Sqlite__Path"] = Path.Combine(directory, $"{name}.db");
+        info.Environment["Trellis__Grpc__Url"] = $"http://127.0.0.1:{ports.Grpc}";
+        info.Environment["Trellis__Cluster__SiloPort"] = ports.Silo.ToString();
+        info.Environment["Trellis__Cluster__GatewayPort"] = ports.Gateway.ToString();
         info.Environment["DOTNET_gcServer"] = "0";
 
         var log = new StreamWriter(Path.Combine(directory, $"{name}.log")) { AutoFlush = true };
-        var process = new Process { StartInfo = info };
+        var process = new Process { StartInfo = info, EnableRaisingEvents = true };
         process.OutputDataReceived += (_, e) => Write(log, e.Data);
         process.ErrorDataReceived += (_, e) => Write(log, e.Data is null ? null : "stderr: " + e.Data);
+        var silo = new SiloProcess(name, process, log, activationLog, url, pidFile);
+        process.Exited += (_, _) => silo._exitedAt ??= DateTimeOffset.UtcNow;
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        return new SiloProcess(name, process, log, activationLog, url, pidFile);
+        return silo;
     }
 
-    /// <summary>A loopback port nothing listens on now (each silo slot keeps its port across restarts).</summary>
-    public static int FreePort()
+    /// <summary>The process's exit code once it exited by itself or was killed; null while it runs.</summary>
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
+    /// <summary>Four distinct loopback ports nothing listens on now (each silo slot keeps them across restarts).</summary>
+    public static SiloPorts FreePorts()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        // All four listeners open at once, so the system cannot hand out one port twice.
+        var listeners = Enumerable.Range(0, 4).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        try
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Start();
+            }
+
+            var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+            return new SiloPorts(ports[0], ports[1], ports[2], ports[3]);
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Stop();
+            }
+        }
     }
 
     /// <summary>SIGKILLs the silo, then its watchdog, and records when the silo was gone.</summary>
@@ -93,9 +130,9 @@ internal sealed class SiloProcess : IDisposable
     /// process dying in between would leave a stopped silo behind.</remarks>
     public void Kill()
     {
-        if (KilledAt is not null)
+        if (KilledAt is not null || _exitedAt is not null)
         {
-            return;
+            return; // killed already, or it ended by itself (it keeps KilledAt null)
         }
 
         var silo = File.Exists(_pidFile) && int.TryParse(File.ReadAllText(_pidFile).Trim(), out var pid) ? pid : (int?)null;
@@ -204,4 +241,10 @@ internal sealed class SiloProcess : IDisposable
             }
         }
     }
+}
+
+/// <summary>The ports of one silo slot: the HTTP API, gRPC, silo-to-silo and Orleans gateway.</summary>
+internal sealed record SiloPorts(int Http, int Grpc, int Silo, int Gateway)
+{
+    public override string ToString() => $"http {Http}, grpc {Grpc}, silo {Silo}, gateway {Gateway}";
 }

@@ -32,7 +32,14 @@ public sealed partial class AppGrain(
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        runtime.Activations?.OnActivation(App, RuntimeIdentity, active: true);
         Pump();
+        return Task.CompletedTask;
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        runtime.Activations?.OnActivation(App, RuntimeIdentity, active: false);
         return Task.CompletedTask;
     }
 

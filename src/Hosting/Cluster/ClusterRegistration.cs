@@ -37,7 +37,16 @@ public static class ClusterRegistration
         builder.Services.AddSingleton(cluster);
         builder.Services.AddSingleton(storage);
         builder.Services.TryAddSingleton(new AppAgents());
-        builder.Services.AddSingleton(sp => new AppRuntime(sp.GetRequiredService<AppAgents>(), () => sp.GetRequiredService<BusHost>().Started));
+        var activationLog = configuration[ActivationLog.Key] is { Length: > 0 } logPath ? logPath : null;
+        if (activationLog is not null)
+        {
+            builder.Services.AddSingleton(sp => new ActivationLog(activationLog, TimeProvider.System));
+        }
+
+        builder.Services.AddSingleton(sp => new AppRuntime(sp.GetRequiredService<AppAgents>(), () => sp.GetRequiredService<BusHost>().Started)
+        {
+            Activations = activationLog is null ? null : sp.GetRequiredService<ActivationLog>(),
+        });
         builder.Services.AddSingleton<INodeStore>(sp => new GrainNodeStore(sp.GetRequiredService<IGrainFactory>(), gateway));
         builder.Services.AddSingleton<ClusterReadiness>();
 
