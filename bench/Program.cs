@@ -21,8 +21,6 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("p3", Trellis.Bench.Gateway.P3.RunAsync),
     ("p4", Trellis.Bench.Grpc.P4.RunAsync),
     ("p5", Trellis.Bench.Storage.P5.RunAsync),
-    ("p6", Trellis.Bench.Grains.P6.RunAsync),
-    ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
     ("p7", Trellis.Bench.Kernel.P7.RunAsync),
 };
 

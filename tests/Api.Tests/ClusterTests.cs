@@ -2,8 +2,9 @@ using Trellis.Api.Tests.Infrastructure;
 
 namespace Trellis.Api.Tests;
 
-/// <summary>Two gateways of one cluster on a real RabbitMQ broker: a node registered on either gateway is reachable
-/// from clients of the other, with the same group and wildcard semantics as behind one gateway.</summary>
+/// <summary>Two gateways of one cluster on a real RabbitMQ broker (A, the all-in-one silo; B, an Orleans client of its
+/// cluster): a node registered on either gateway is reachable from clients of the other, with the same group and wildcard
+/// semantics as behind one gateway, and either gateway accepts the other's node tokens.</summary>
 public sealed class ClusterTests : IAsyncLifetime
 {
     // Topics unique to this test, so tests sharing the broker never see each other's messages.
@@ -19,7 +20,7 @@ public sealed class ClusterTests : IAsyncLifetime
     {
         var settings = TestBroker.GatewaySettings(_t);
         _gatewayA = await TestGateway.StartAsync(settings: settings);
-        _gatewayB = await TestGateway.StartAsync(settings: settings);
+        _gatewayB = await TestGateway.StartAsync(settings: settings, role: "gateway", clusterOf: _gatewayA);
         _a = await PythonNode.StartAsync("a");
         _b = await PythonNode.StartAsync("b");
         _client = await PythonNode.StartAsync("client");
@@ -66,6 +67,37 @@ public sealed class ClusterTests : IAsyncLifetime
         // A topic nobody serves on either gateway is still a 404 at once.
         var nobody = await RequestViaBAsync($"{_t}.nobody", 1);
         Assert.True(nobody.Status == 404, $"request for an unserved topic via B: {nobody}");
+    }
+
+    [Fact]
+    public async Task Either_gateway_accepts_the_other_gateways_node_tokens_and_lists_every_node()
+    {
+        var onA = await _gatewayA.RegisterAsync(new { port = _a.Port, slots = new object[] { new { topic = $"{_t}.tok.*", path = "/record" } } });
+
+        var read = await _gatewayB.GetAsync($"/nodes/{onA.Id}", onA.Token);
+        Assert.True(read.Status == 200, $"GET /nodes/{{id}} of A's node through B: {read}");
+        Assert.Equal(_a.Port, (int)read.Json["port"]!);
+        var signal = await _gatewayB.PostAsync($"/signal/{onA.Id}", new { topic = $"{_t}.tok.one", message = 1 }, onA.Token);
+        Assert.True(signal.Status == 200, $"POST /signal/{{id}} as A's node through B: {signal}");
+        await _a.WaitForCallsAsync("/record", 1, "the signal sent as A's node through B");
+
+        var app = $"tok-{_t}";
+        var created = await _gatewayB.PostAsync("/apps", new { app, agent = "counter" }, onA.Token);
+        Assert.True(created.Status == 200, $"POST /apps with A's node token through B: {created}");
+        Assert.Equal(200, (await _gatewayA.PostAsync($"/apps/{app}:poke", new { mark = "add", data = new { by = 2 } }, _clientOnB.Token)).Status);
+        Assert.Equal(2, (int)(await _gatewayB.PostAsync($"/apps/{app}:peek", new { path = "/count" }, onA.Token)).Json["count"]!);
+
+        // Slots and services live on the gateway that serves the node: the other one says where to go.
+        var elsewhere = await _gatewayB.PostAsync($"/nodes/{onA.Id}/slots", new { topic = $"{_t}.more", path = "/record" }, onA.Token);
+        Assert.True(elsewhere.Status is >= 400 and < 500, $"adding a slot to A's node through B: {elsewhere}");
+        Assert.Contains("served by another gateway", elsewhere.ErrorMessage);
+
+        var all = await _gatewayB.GetAsync("/nodes", TestGateway.AdminToken);
+        Assert.True(all.Status == 200, $"GET /nodes through B: {all}");
+        var ids = all.Json["nodes"]!.AsArray().Select(n => (string)n!["id"]!).ToArray();
+        Assert.Contains(onA.Id, ids);
+        Assert.Contains(_clientOnB.Id, ids);
+        Assert.Equal(403, (await _gatewayA.GetAsync("/nodes", onA.Token)).Status);
     }
 
     [Fact]

@@ -37,13 +37,16 @@ public sealed class ConfigurationTests
     [InlineData("Trellis:Nodes:HealthInterval", "00:00:00", "Trellis:Nodes:HealthInterval must be positive")]
     [InlineData("Trellis:Nodes:MaxNodes", "0", "Trellis:Nodes:MaxNodes must be at least 1")]
     [InlineData("Trellis:Nodes:AllowedHosts:0", "not a host!", "Trellis:Nodes:AllowedHosts has 'not a host!'")]
-    [InlineData("Trellis:Nodes:Store", "Redis", "Trellis:Nodes")]
+    [InlineData("Trellis:Cluster:Provider", "Redis", "Trellis:Cluster:Provider must be Localhost or Postgres")]
+    [InlineData("Trellis:Cluster:SiloPort", "30000", "Trellis:Cluster:SiloPort and Trellis:Cluster:GatewayPort must be two different ports")]
+    [InlineData("Trellis:Cluster:AdvertisedAddress", "here", "Trellis:Cluster:AdvertisedAddress must be an IP address")]
+    [InlineData("Trellis:Storage:Provider", "Redis", "Trellis:Storage:Provider must be Sqlite, Postgres or Memory")]
+    [InlineData("Trellis:Storage:Provider", "Postgres", "Trellis:Storage:Postgres:ConnectionString is required")]
     [InlineData("Trellis:Security:AdminToken", "short", "Trellis:Security:AdminToken must be at least 16 characters")]
     public void Bad_settings_stop_the_process_naming_the_key(string key, string value, string expected)
     {
         var e = Assert.Throws<TrellisException>(() => TrellisApp.Build([], "gateway", new Dictionary<string, string?>
         {
-            ["Trellis:Nodes:Store"] = "InMemory",
             [key] = value,
         }));
         Assert.Contains(expected, e.Message);

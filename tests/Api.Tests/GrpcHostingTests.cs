@@ -20,7 +20,6 @@ public sealed class GrpcHostingTests
     {
         var e = Assert.Throws<TrellisException>(() => TrellisApp.Build([], "gateway", new Dictionary<string, string?>
         {
-            ["Trellis:Nodes:Store"] = "InMemory",
             ["Trellis:Grpc:Url"] = value,
         }));
         Assert.Contains(expected, e.Message);

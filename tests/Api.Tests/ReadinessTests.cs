@@ -1,96 +1,38 @@
 using System.Text.Json.Nodes;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
-using Trellis.Api.Hosting;
+using Trellis.Api.Tests.Infrastructure;
 
 namespace Trellis.Api.Tests;
 
-/// <summary>/readyz: a gateway is ready with its bus; a silo also needs to have joined and to reach its state store.</summary>
+/// <summary>/readyz: ready means the bus is up and the process is in the cluster: an active silo, or a client connected to one.</summary>
 public sealed class ReadinessTests
 {
-    private static async Task<(WebApplication App, HttpClient Http)> StartAsync(string role, string dataDir)
+    private static async Task<(int Status, JsonObject Body)> ReadyAsync(TestGateway process)
     {
-        var app = TrellisApp.Build([], role, new Dictionary<string, string?>
-        {
-            ["Trellis:Http:Url"] = "http://127.0.0.1:0",
-            ["Trellis:Grpc:Url"] = "http://127.0.0.1:0",
-            ["Trellis:Transport:Provider"] = "InMemory",
-            ["Trellis:Nodes:Store"] = "InMemory",
-            ["Trellis:Storage:Provider"] = "Sqlite",
-            ["Trellis:Storage:Sqlite:Path"] = Path.Combine(dataDir, "trellis.db"),
-            ["Trellis:Grains:Shards"] = "8",
-        }, builder => builder.Logging.ClearProviders());
-        await app.StartAsync(TestContext.Current.CancellationToken);
-        var address = app.Services.GetRequiredService<Trellis.Api.Grpc.TrellisListeners>().HttpAddress!;
-        return (app, new HttpClient { BaseAddress = address });
-    }
-
-    private static async Task<(int Status, JsonObject Body)> ReadyAsync(HttpClient http)
-    {
-        using var response = await http.GetAsync("/readyz", TestContext.Current.CancellationToken);
-        var body = JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!.AsObject();
-        return ((int)response.StatusCode, body);
+        var response = await process.GetAsync("/readyz", token: null);
+        return (response.Status, JsonNode.Parse(response.Body)!.AsObject());
     }
 
     [Fact]
-    public async Task A_silo_is_ready_once_it_has_joined_and_holds_its_shards()
+    public async Task A_silo_is_ready_once_it_is_an_active_member_of_its_cluster()
     {
-        var dir = Directory.CreateTempSubdirectory("trellis-ready-");
-        try
-        {
-            var (app, http) = await StartAsync("silo", dir.FullName);
-            await using (app)
-            using (http)
-            {
-                var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-                (int Status, JsonObject Body) ready;
-                do
-                {
-                    ready = await ReadyAsync(http);
-                    if (ready.Status == 200 && (int)ready.Body["silo"]!["shards"]! == 8)
-                    {
-                        break;
-                    }
-
-                    await Task.Delay(100, TestContext.Current.CancellationToken);
-                }
-                while (DateTime.UtcNow < deadline);
-
-                Assert.Equal(200, ready.Status);
-                Assert.Equal("ready", (string)ready.Body["status"]!);
-                Assert.Equal("silo", (string)ready.Body["role"]!);
-                var silo = ready.Body["silo"]!;
-                Assert.Equal("ok", (string)silo["store"]!);
-                Assert.Equal(8, (int)silo["shards"]!);
-                Assert.False(string.IsNullOrEmpty((string?)silo["id"]));
-            }
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        await using var silo = await TestGateway.StartAsync();
+        var (status, body) = await ReadyAsync(silo);
+        Assert.Equal(200, status);
+        Assert.Equal("ready", (string)body["status"]!);
+        Assert.Equal("silo", (string)body["role"]!);
+        Assert.Equal("ok", (string)body["transport"]!);
+        Assert.Equal("active", (string)body["cluster"]!);
     }
 
     [Fact]
-    public async Task A_gateway_reports_no_silo_part()
+    public async Task A_gateway_is_ready_once_it_is_connected_to_a_silo()
     {
-        var dir = Directory.CreateTempSubdirectory("trellis-ready-");
-        try
-        {
-            var (app, http) = await StartAsync("gateway", dir.FullName);
-            await using (app)
-            using (http)
-            {
-                var (status, body) = await ReadyAsync(http);
-                Assert.Equal(200, status);
-                Assert.Equal("ok", (string)body["transport"]!);
-                Assert.Null(body["silo"]);
-            }
-        }
-        finally
-        {
-            dir.Delete(recursive: true);
-        }
+        await using var silo = await TestGateway.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(role: "gateway", clusterOf: silo);
+        var (status, body) = await ReadyAsync(gateway);
+        Assert.Equal(200, status);
+        Assert.Equal("gateway", (string)body["role"]!);
+        Assert.Equal("ok", (string)body["transport"]!);
+        Assert.Equal("connected", (string)body["cluster"]!);
     }
 }

@@ -113,7 +113,9 @@ public sealed class RoutesTests : IAsyncLifetime
         Assert.Equal(405, put.Status);
         Assert.Equal("GET, DELETE", put.Allow);
         Assert.Contains("PUT is not allowed", put.ErrorMessage);
-        Assert.Equal(405, (await _gateway.GetAsync("/nodes", null)).Status);
+        var putNodes = await _gateway.SendAsync(HttpMethod.Put, "/nodes", "{}");
+        Assert.Equal(405, putNodes.Status);
+        Assert.Equal("POST, GET", putNodes.Allow);
         Assert.Equal(405, (await _gateway.GetAsync($"/request/{node.Id}", node.Token)).Status);
 
         var unknown = await _gateway.GetAsync($"/nodes/{node.Id}/whatever", node.Token);

@@ -708,25 +708,21 @@ public sealed partial class NodeRegistry
 
     private async ValueTask LeaveGroupAsync(GroupMember member)
     {
-        Subscription? last = null;
         await _groupsLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
             var group = member.Group;
             group.Members = Array.FindAll(group.Members, m => !ReferenceEquals(m, member));
-            if (group.Members.Length == 0 && _groups.Remove(member.Key))
+            if (group.Members.Length == 0 && _groups.Remove(member.Key) && group.Subscription is { } last)
             {
-                last = group.Subscription;
+                // Still under the lock: a node joining the same group right now must find the bus subscription gone, not
+                // race it for the topic (the bus allows one handler per topic and group in a process).
+                await last.DisposeAsync().ConfigureAwait(false);
             }
         }
         finally
         {
             _groupsLock.Release();
-        }
-
-        if (last is not null)
-        {
-            await last.DisposeAsync().ConfigureAwait(false);
         }
     }
 

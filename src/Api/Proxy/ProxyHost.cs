@@ -17,10 +17,31 @@ internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, 
             LogNoAdminToken(logger);
         }
 
-        await registry.RestoreAsync(cancellationToken);
+        await RestoreAsync(cancellationToken);
         _healthLoop = registry.RunHealthLoopAsync();
         LogStarted(logger, nodes.HealthInterval.TotalSeconds, nodes.AllowedHosts.Length == 0 ? "127.0.0.1 only" : "127.0.0.1, " + string.Join(", ", nodes.AllowedHosts));
     }
+
+    /// <summary>Restores this gateway's nodes, retrying while the cluster cannot answer (a silo that just died is not yet
+    /// declared dead, so calls to grains it held fail for a few seconds).</summary>
+    private async Task RestoreAsync(CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await registry.RestoreAsync(cancellationToken);
+                return;
+            }
+            catch (Exception e) when (attempt < RestoreAttempts && e is Orleans.Runtime.OrleansException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            {
+                LogRestoreRetry(logger, attempt, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
+            }
+        }
+    }
+
+    private const int RestoreAttempts = 60;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -33,6 +54,9 @@ internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, 
 
     [LoggerMessage(Level = LogLevel.Information, Message = "No admin token is configured (Trellis:Security:AdminToken): each node manages only itself with the token it got at registration, and POST /nodes is open to anyone who can reach the HTTP listener")]
     private static partial void LogNoAdminToken(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Restoring this gateway's nodes failed (attempt {Attempt}): {Reason}; trying again")]
+    private static partial void LogRestoreRetry(ILogger logger, int attempt, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Node proxy started: health checks every {Seconds} s; node callbacks go to {Hosts}")]
     private static partial void LogStarted(ILogger logger, double seconds, string hosts);

@@ -5,7 +5,7 @@ internal static class TestBroker
 {
     public const string Variable = "TRELLIS_TEST_RABBITMQ";
 
-    /// <summary>Settings that put a gateway on the broker in <paramref name="cluster"/>; skips the calling test when no
+    /// <summary>Settings that put a gateway on the broker; skips the calling test when no
     /// broker is configured (the test script turns a skip into a failure).</summary>
     public static Dictionary<string, string?> GatewaySettings(string cluster)
     {
@@ -19,7 +19,6 @@ internal static class TestBroker
         {
             ["Trellis:Transport:Provider"] = "RabbitMq",
             ["Trellis:Transport:RabbitMq:Uri"] = uri,
-            ["Trellis:Grains:Cluster"] = cluster,
         };
     }
 }

@@ -12,8 +12,8 @@ using Trellis.Grains.Apps;
 namespace Trellis.Grains.Tests.Support;
 
 /// <summary>Orleans' in-process test cluster set up as Trellis sets up its silos: every silo registers an
-/// <see cref="AppRuntime"/> whose bus runs on one in-process broker shared with the test's own bus, so facts, remote
-/// agents and clients meet as they do on RabbitMQ.</summary>
+/// <see cref="AppRuntime"/> whose bus runs on one in-process broker shared with the test's own bus (so remote agents and
+/// clients meet as they do on RabbitMQ), and the apps' memory streams carry watchers' facts.</summary>
 public sealed class AppCluster : IAsyncDisposable
 {
     private readonly ErrorLog _errors;
@@ -24,7 +24,7 @@ public sealed class AppCluster : IAsyncDisposable
         Cluster = cluster;
         Broker = broker;
         Bus = bus;
-        Apps = new AppClient(cluster.Client, bus);
+        Apps = new AppClient(cluster.Client);
     }
 
     public InProcessTestCluster Cluster { get; }
@@ -56,7 +56,14 @@ public sealed class AppCluster : IAsyncDisposable
             host.Services.AddSingleton(new SiloBus(broker));
             host.Services.AddSingleton(sp => new AppRuntime(agents, sp.GetRequiredService<SiloBus>().StartedAsync));
         });
-        builder.ConfigureSilo((_, silo) => storage(silo));
+        builder.ConfigureSilo((_, silo) =>
+        {
+            storage(silo);
+            // Watches ride on the apps' streams, as in the all-in-one silo.
+            silo.AddMemoryGrainStorage("PubSubStore");
+            silo.AddMemoryStreams(AppStreams.Provider, static s => s.ConfigurePullingAgent(o => o.Configure(p => p.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10))));
+        });
+        builder.ConfigureClient(static client => client.AddMemoryStreams(AppStreams.Provider));
         var cluster = builder.Build();
         MessageBus? bus = null;
         try
@@ -78,7 +85,7 @@ public sealed class AppCluster : IAsyncDisposable
     }
 
     /// <summary>An app client whose watches end with a kick once more than <paramref name="capacity"/> events wait.</summary>
-    public AppClient AppsWithWatchCapacity(int capacity) => new(Client, Bus) { WatchCapacity = capacity };
+    public AppClient AppsWithWatchCapacity(int capacity) => new(Client) { WatchCapacity = capacity };
 
     /// <summary>The silo that holds the app's activation now, or null when it has none.</summary>
     public SiloAddress? SiloOf(string app) =>
@@ -116,7 +123,7 @@ public sealed class AppCluster : IAsyncDisposable
         await Cluster.StopSilosAsync().Within("the silos to stop for a restart");
         await Cluster.StartSilosAsync(count).Within($"{count} fresh silos to start");
         await Cluster.InitializeClientAsync().Within("a fresh cluster client to connect");
-        Apps = new AppClient(Client, Bus);
+        Apps = new AppClient(Client);
     }
 
     public async ValueTask DisposeAsync()
