@@ -61,9 +61,13 @@ public sealed class AppCluster : IAsyncDisposable
             storage(silo);
             // Watches ride on the apps' streams, as in the all-in-one silo.
             silo.AddMemoryGrainStorage("PubSubStore");
-            silo.AddMemoryStreams(AppStreams.Provider, static s => s.ConfigurePullingAgent(o => o.Configure(p => p.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(10))));
+            silo.AddMemoryStreams(AppStreams.Provider, static s =>
+            {
+                s.ConfigurePartitioning(2);
+                s.ConfigurePullingAgent(o => o.Configure(p => p.GetQueueMsgsTimerPeriod = TimeSpan.FromMilliseconds(50)));
+            });
         });
-        builder.ConfigureClient(static client => client.AddMemoryStreams(AppStreams.Provider));
+        builder.ConfigureClient(static client => client.AddMemoryStreams(AppStreams.Provider, static s => s.ConfigurePartitioning(2)));
         var cluster = builder.Build();
         MessageBus? bus = null;
         try
