@@ -11,9 +11,9 @@ using Orleans.Hosting;
 using Orleans.Runtime;
 using Orleans.Serialization;
 using Orleans.Storage;
-using Trellis.OrleansProviders;
-using Trellis.OrleansProviders.Postgres;
-using Trellis.OrleansProviders.Sqlite;
+using Trellis.Storage;
+using Trellis.Storage.Postgres;
+using Trellis.Storage.Sqlite;
 using Trellis.Storage.Internal;
 
 namespace Trellis.Bench.Storage;

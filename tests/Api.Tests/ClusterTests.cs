@@ -83,7 +83,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
         var app = $"tok-{_t}";
         var created = await _gatewayB.PostAsync("/apps", new { app, agent = "counter" }, onA.Token);
-        Assert.True(created.Status == 200, $"POST /apps with A's node token through B: {created}");
+        Assert.True(created.Status == 201, $"POST /apps with A's node token through B: {created}");
         Assert.Equal(200, (await _gatewayA.PostAsync($"/apps/{app}:poke", new { mark = "add", data = new { by = 2 } }, _clientOnB.Token)).Status);
         Assert.Equal(2, (int)(await _gatewayB.PostAsync($"/apps/{app}:peek", new { path = "/count" }, onA.Token)).Json["count"]!);
 

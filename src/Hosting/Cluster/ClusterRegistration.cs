@@ -12,9 +12,9 @@ using Trellis.Grains.Apps;
 using Trellis.Grains.Nodes;
 using Trellis.Hosting.Configuration;
 using Trellis.Hosting.Messaging;
-using Trellis.OrleansProviders;
-using Trellis.OrleansProviders.Postgres;
-using Trellis.OrleansProviders.Streams;
+using Trellis.Storage;
+using Trellis.Storage.Postgres;
+using Trellis.Storage.Streams;
 
 namespace Trellis.Hosting.Cluster;
 

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Trellis.OrleansProviders.Postgres;
+using Trellis.Storage.Postgres;
 
 namespace Trellis.Hosting.Cluster;
 

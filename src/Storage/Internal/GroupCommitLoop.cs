@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
-using Trellis.Core.Persistence;
+using Trellis.Storage;
 
 namespace Trellis.Storage.Internal;
 

@@ -3,7 +3,7 @@ using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Grains.Apps;
 using Trellis.Grains.Tests.Support;
-using Trellis.OrleansProviders;
+using Trellis.Storage;
 using Xunit;
 
 namespace Trellis.Grains.Tests.Apps;
@@ -42,6 +42,9 @@ public abstract class AppSuite : IDisposable
             Assert.Equal(Codes.Ok, (await apps.PokeAsync(app, "add", J(new { by = 1 }))).Code);
         }
 
+        // Facts come off the app's stream a little after the acks: nobody reads until the watch has had its fill.
+        await Waits.UntilAsync(
+            () => Task.FromResult(watch.Events.Count), n => n == 9, $"the unread watch {watch.Subscriber} to hold 8 events and its kick");
         var events = await ReadToEndAsync(watch);
 
         Assert.Equal(9, events.Count);

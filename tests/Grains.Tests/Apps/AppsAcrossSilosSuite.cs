@@ -2,7 +2,7 @@ using System.Text.Json;
 using Trellis.Core.Messaging;
 using Trellis.Grains.Apps;
 using Trellis.Grains.Tests.Support;
-using Trellis.OrleansProviders;
+using Trellis.Storage;
 using Xunit;
 
 namespace Trellis.Grains.Tests.Apps;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Trellis.Core.Nodes;
 using Trellis.Grains.Nodes;
 using Trellis.Grains.Tests.Support;
-using Trellis.OrleansProviders;
+using Trellis.Storage;
 using Xunit;
 
 namespace Trellis.Grains.Tests.Nodes;
