@@ -39,7 +39,7 @@ public sealed class ConfigurationTests
     [InlineData("Trellis:Nodes:AllowedHosts:0", "not a host!", "Trellis:Nodes:AllowedHosts has 'not a host!'")]
     [InlineData("Trellis:Cluster:Provider", "Redis", "Trellis:Cluster:Provider must be Localhost or Postgres")]
     [InlineData("Trellis:Cluster:SiloPort", "30000", "Trellis:Cluster:SiloPort and Trellis:Cluster:GatewayPort must be two different ports")]
-    [InlineData("Trellis:Cluster:AdvertisedAddress", "here", "Trellis:Cluster:AdvertisedAddress must be an IP address")]
+    [InlineData("Trellis:Cluster:AdvertisedAddress", "not a host!", "Trellis:Cluster:AdvertisedAddress must be an IP address or a host name")]
     [InlineData("Trellis:Storage:Provider", "Redis", "Trellis:Storage:Provider must be Sqlite, Postgres or Memory")]
     [InlineData("Trellis:Storage:Provider", "Postgres", "Trellis:Storage:Postgres:ConnectionString is required")]
     [InlineData("Trellis:Security:AdminToken", "short", "Trellis:Security:AdminToken must be at least 16 characters")]

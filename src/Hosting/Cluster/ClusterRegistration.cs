@@ -85,7 +85,8 @@ public static class ClusterRegistration
                 o.Invariant = PostgresInvariant;
                 o.ConnectionString = cluster.PostgresConnectionString;
             });
-            silo.ConfigureEndpoints(cluster.Address, cluster.SiloPort, cluster.GatewayPort);
+            var address = cluster.Address;
+            silo.ConfigureEndpoints(address, cluster.SiloPort, cluster.GatewayPort, listenOnAnyHostAddress: !IPAddress.IsLoopback(address));
             silo.Configure<ClusterMembershipOptions>(o =>
             {
                 // A killed silo's grains must answer elsewhere well within 10 s (the defaults take 12-16 s here).

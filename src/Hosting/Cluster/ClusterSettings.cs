@@ -24,7 +24,8 @@ public sealed class ClusterSettings
     /// <summary>The port Orleans clients (gateway processes) connect to.</summary>
     public int GatewayPort { get; set; } = 30000;
 
-    /// <summary>The address other silos and gateways reach this silo at.</summary>
+    /// <summary>The address other silos and gateways reach this silo at: an IP address, or a host name resolved at start-up
+    /// (a container's service name). A silo advertised off loopback listens on every interface.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
 
     /// <summary>The PostgreSQL database of clustering (and, with <c>Trellis:Storage:Provider=Postgres</c>, of grain state and
@@ -39,7 +40,10 @@ public sealed class ClusterSettings
 
     public bool IsPostgres => string.Equals(Provider, "Postgres", StringComparison.OrdinalIgnoreCase);
 
-    internal IPAddress Address => IPAddress.Parse(AdvertisedAddress);
+    internal IPAddress Address => IPAddress.TryParse(AdvertisedAddress, out var ip)
+        ? ip
+        : Dns.GetHostAddresses(AdvertisedAddress).FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+            ?? throw TrellisException.Invalid($"{Section}:AdvertisedAddress '{AdvertisedAddress}' does not resolve to an IPv4 address");
 
     public ClusterSettings Validate(string? storageConnectionString)
     {
@@ -58,9 +62,9 @@ public sealed class ClusterSettings
             throw TrellisException.Invalid($"{Section}:SiloPort and {Section}:GatewayPort must be two different ports from 1 to 65535 (were {SiloPort} and {GatewayPort})");
         }
 
-        if (!IPAddress.TryParse(AdvertisedAddress, out _))
+        if (string.IsNullOrWhiteSpace(AdvertisedAddress) || Uri.CheckHostName(AdvertisedAddress) == UriHostNameType.Unknown)
         {
-            throw TrellisException.Invalid($"{Section}:AdvertisedAddress must be an IP address (was '{AdvertisedAddress}')");
+            throw TrellisException.Invalid($"{Section}:AdvertisedAddress must be an IP address or a host name (was '{AdvertisedAddress}')");
         }
 
         if (ProbeTimeout <= TimeSpan.Zero || MissedProbesLimit < 1)
