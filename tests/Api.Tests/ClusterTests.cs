@@ -98,6 +98,13 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.Contains(onA.Id, ids);
         Assert.Contains(_clientOnB.Id, ids);
         Assert.Equal(403, (await _gatewayA.GetAsync("/nodes", onA.Token)).Status);
+
+        // A third process, a second stateless gateway: the token of a node registered at gateway B works there too.
+        await using var gatewayC = await TestGateway.StartAsync(settings: TestBroker.GatewaySettings(_t), role: "gateway", clusterOf: _gatewayA);
+        var fromC = await gatewayC.GetAsync($"/nodes/{_clientOnB.Id}", _clientOnB.Token);
+        Assert.True(fromC.Status == 200, $"GET /nodes/{{id}} of B's node through C: {fromC}");
+        Assert.Equal(200, (await gatewayC.PostAsync($"/apps/{app}:poke", new { mark = "add", data = new { by = 1 } }, _clientOnB.Token)).Status);
+        Assert.Equal(3, (int)(await gatewayC.PostAsync($"/apps/{app}:peek", new { path = "/count" }, onA.Token)).Json["count"]!);
     }
 
     [Fact]

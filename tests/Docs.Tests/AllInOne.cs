@@ -65,6 +65,19 @@ public sealed class AllInOne : IAsyncDisposable
         info.Environment["Trellis__Http__Url"] = $"http://127.0.0.1:{httpPort}";
         info.Environment["Trellis__Grpc__Url"] = $"http://127.0.0.1:{grpcPort}";
         info.Environment["Trellis__Storage__Sqlite__Path"] = Path.Combine(directory, "data", "trellis.db");
+        // Its own Orleans ports, so it never meets another test's silo on the defaults.
+        var ports = new List<int>();
+        while (ports.Count < 2)
+        {
+            var port = FreePort();
+            if (port != httpPort && port != grpcPort && !ports.Contains(port))
+            {
+                ports.Add(port);
+            }
+        }
+
+        info.Environment["Trellis__Cluster__SiloPort"] = ports[0].ToString(System.Globalization.CultureInfo.InvariantCulture);
+        info.Environment["Trellis__Cluster__GatewayPort"] = ports[1].ToString(System.Globalization.CultureInfo.InvariantCulture);
         info.Environment["DOTNET_gcServer"] = "0";
 
         var process = new Process { StartInfo = info };

@@ -19,7 +19,7 @@ public static class DashboardEndpoints
     public static WebApplication MapTrellisDashboard(this WebApplication app)
     {
         var security = app.Services.GetRequiredService<SecurityOptions>();
-        var adminHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
+        var adminHash = security.AdminToken is { Length: > 0 } admin ? Hash(admin) : null;
         app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use(async (context, next) =>
         {
             if (Allowed(context, adminHash))
@@ -45,7 +45,10 @@ public static class DashboardEndpoints
         return app;
     }
 
-    private static bool Allowed(HttpContext context, byte[]? adminHash)
+    internal static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    /// <summary>Whether the caller may see the dashboard: a loopback caller always; another one with the admin token.</summary>
+    internal static bool Allowed(HttpContext context, byte[]? adminHash)
     {
         if (context.Connection.RemoteIpAddress is { } remote && IPAddress.IsLoopback(remote))
         {
@@ -75,6 +78,6 @@ public static class DashboardEndpoints
             }
         }
 
-        return token is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), adminHash);
+        return token is not null && CryptographicOperations.FixedTimeEquals(Hash(token), adminHash);
     }
 }

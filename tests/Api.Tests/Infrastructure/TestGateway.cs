@@ -72,6 +72,21 @@ public sealed class TestGateway : IAsyncDisposable
     public static async Task<TestGateway> StartAsync(
         string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "silo", TestGateway? clusterOf = null)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(sqlitePath, settings, role, clusterOf);
+            }
+            catch (Microsoft.AspNetCore.Connections.AddressInUseException) when (attempt < 3 && role == "silo")
+            {
+                // The Orleans ports were free when chosen, but another test's listener took one before the silo bound it.
+            }
+        }
+    }
+
+    private static async Task<TestGateway> StartOnceAsync(string? sqlitePath, IDictionary<string, string?>? settings, string role, TestGateway? clusterOf)
+    {
         var all = new Dictionary<string, string?>
         {
             ["Trellis:Http:Url"] = "http://127.0.0.1:0",
@@ -118,7 +133,16 @@ public sealed class TestGateway : IAsyncDisposable
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Services.AddSingleton(new AppAgents { RemoteTimeout = TimeSpan.FromSeconds(5) }.AddExamples());
         });
-        await app.StartAsync(TestContext.Current.CancellationToken);
+        try
+        {
+            await app.StartAsync(TestContext.Current.CancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
         var http = app.Services.GetRequiredService<TrellisListeners>().HttpAddress
             ?? new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         return new TestGateway(app, http, logs, gatewayPort, clusterId);
