@@ -8,6 +8,12 @@ if (which == "p3-pace")
     return await Trellis.Bench.Gateway.P3.PaceMainAsync(args);
 }
 
+if (which == "p6-child")
+{
+    // One P6 variant, run by P6 in a process of its own so working sets do not mix.
+    return await Trellis.Bench.Grains.P6.ChildMainAsync(args);
+}
+
 var rounds = Array.IndexOf(args, "--rounds");
 if (rounds >= 0 && rounds + 1 < args.Length)
 {
@@ -21,7 +27,9 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("p3", Trellis.Bench.Gateway.P3.RunAsync),
     ("p4", Trellis.Bench.Grpc.P4.RunAsync),
     ("p5", Trellis.Bench.Storage.P5.RunAsync),
+    ("p6", Trellis.Bench.Grains.P6.RunAsync),
     ("p7", Trellis.Bench.Kernel.P7.RunAsync),
+    ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
 };
 
 var exit = 0;
