@@ -11,7 +11,7 @@ using Trellis.Api.Hosting;
 using Trellis.Core.Bus;
 using Trellis.Core.Transport.InMemory;
 using Trellis.Grains.Apps;
-using Trellis.OrleansProviders;
+using Trellis.Storage;
 using Trellis.Samples.Agents;
 
 namespace Trellis.Bench.Grains;

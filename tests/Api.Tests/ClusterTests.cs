@@ -39,14 +39,15 @@ public sealed class ClusterTests : IAsyncLifetime
             }
         }
 
-        if (_gatewayA is not null)
-        {
-            await _gatewayA.DisposeAsync();
-        }
-
+        // The client gateway first: its silo going away first would fail what it still writes on the way out.
         if (_gatewayB is not null)
         {
             await _gatewayB.DisposeAsync();
+        }
+
+        if (_gatewayA is not null)
+        {
+            await _gatewayA.DisposeAsync();
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -68,12 +67,7 @@ public static class TrellisApp
         // Orleans and its placement retries log every step at Information; what an operator needs is their warnings.
         builder.Logging.AddFilter("Orleans", LogLevel.Warning);
         builder.Logging.AddFilter("Polly", LogLevel.Warning);
-        // While the host stops, stream pulling agents see their queues' reads cancelled and log it as an error; that is
-        // the shutdown itself, not a fault.
-        var stopping = new StrongBox<bool>();
-        builder.Logging.AddFilter((category, level) =>
-            !(stopping.Value && level < LogLevel.Critical && category is not null
-              && (category.StartsWith("Orleans.Streams", StringComparison.Ordinal) || category.StartsWith("Orleans.Providers.MemoryAdapterReceiver", StringComparison.Ordinal))));
+
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.AddTrellisCluster(hostSilo: role == "silo");
         builder.Services.AddTrellisProxy(builder.Configuration);
@@ -82,7 +76,6 @@ public static class TrellisApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
-        app.Lifetime.ApplicationStopping.Register(() => stopping.Value = true);
         app.UseTrellisGrpc();
         app.MapTrellisHealth(role);
         app.MapTrellisDashboard();

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy.Internal;
@@ -39,8 +40,13 @@ public sealed partial class NodeRegistry
     private readonly ILogger _logger;
     private int _count;
 
-    public NodeRegistry(INodeStore store, BusHost busHost, NodesOptions options, MessagingOptions messaging, TimeProvider time, ILogger<NodeRegistry> logger)
+    public NodeRegistry(
+        INodeStore store, BusHost busHost, NodesOptions options, MessagingOptions messaging, TimeProvider time, ILogger<NodeRegistry> logger,
+        IHostApplicationLifetime? lifetime = null)
     {
+        // The web server stops before the registry does and ends the nodes' streams as it goes: what happens to nodes
+        // while the process stops is not news to store (a restart marks stream nodes dirty anyway).
+        lifetime?.ApplicationStopping.Register(() => _stopping.Cancel());
         _store = store;
         _busHost = busHost;
         _options = options;

@@ -63,6 +63,12 @@ public sealed partial class AppGrain(
             DeactivateOnIdle();
             throw;
         }
+        finally
+        {
+            // An idle app keeps its state as stored text only; the next event parses it again.
+            _state = null;
+            _stateRead = false;
+        }
     }
 
     private async Task<Message> ReceiveAsync(AppCall call)
@@ -85,7 +91,7 @@ public sealed partial class AppGrain(
             return done ? Ok(new { ack = true }) : Message.Error(Codes.NotFound, $"app {App} does not exist");
         }
 
-        if (call.Method is not ("peek" or "info") && State.Recent.Contains(call.MessageId))
+        if (call.Method is not ("peek" or "info") && State.Seen(call.MessageId))
         {
             return Ok(new { ack = true, duplicate = true });
         }
@@ -639,6 +645,10 @@ public sealed partial class AppGrain(
         finally
         {
             done.SetResult();
+            if (ReferenceEquals(_lastWrite, done.Task))
+            {
+                _lastWrite = Task.CompletedTask;
+            }
         }
     }
 

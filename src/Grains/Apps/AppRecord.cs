@@ -1,3 +1,7 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+
 namespace Trellis.Grains.Apps;
 
 /// <summary>The durable record of an app: which agent runs it at which version, the agent's state, its subscribers,
@@ -25,8 +29,10 @@ public sealed class AppRecord
     [Id(4)]
     public List<string> Children { get; set; } = [];
 
+    /// <summary>Recent message ids, each as the first 8 bytes of its SHA-256: the record is written on every event, and
+    /// 512 ids as text were most of its bytes.</summary>
     [Id(5)]
-    public List<string> Recent { get; set; } = [];
+    public List<long> Recent { get; set; } = [];
 
     /// <summary>Pokes acknowledged so far.</summary>
     [Id(6)]
@@ -41,13 +47,22 @@ public sealed class AppRecord
     [Id(8)]
     public long StreamSeq { get; set; }
 
+    internal bool Seen(string id) => Recent.Contains(Fingerprint(id));
+
     internal void Remember(string id)
     {
-        Recent.Add(id);
+        Recent.Add(Fingerprint(id));
         if (Recent.Count > RecentCapacity)
         {
             Recent.RemoveRange(0, Recent.Count - RecentCapacity);
         }
+    }
+
+    private static long Fingerprint(string id)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(Encoding.UTF8.GetBytes(id), hash);
+        return BinaryPrimitives.ReadInt64LittleEndian(hash);
     }
 }
 

@@ -15,6 +15,7 @@ public sealed class GrainNodeStore(IGrainFactory grains, string gateway) : INode
     public async ValueTask SaveAsync(NodeRecord node, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(node);
+        cancellationToken.ThrowIfCancellationRequested();
         await grains.GetGrain<INodeGrain>(node.Id).Save(new NodeEntry(JsonSerializer.Serialize(node, Json), gateway)).WaitAsync(cancellationToken).ConfigureAwait(false);
         await grains.GetGrain<INodeTokenGrain>(Convert.ToHexString(node.TokenHash)).Set(node.Id).WaitAsync(cancellationToken).ConfigureAwait(false);
         await grains.GetGrain<INodeDirectoryGrain>(INodeDirectoryGrain.Key).Add(node.Id).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -22,6 +23,7 @@ public sealed class GrainNodeStore(IGrainFactory grains, string gateway) : INode
 
     public async ValueTask<bool> DeleteAsync(string id, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var node = grains.GetGrain<INodeGrain>(id);
         var entry = await node.Get().WaitAsync(cancellationToken).ConfigureAwait(false);
         if (entry is null)

@@ -7,6 +7,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 using Orleans.Dashboard;
+using Orleans.Storage;
 using Trellis.Core.Nodes;
 using Trellis.Grains.Apps;
 using Trellis.Grains.Nodes;
@@ -110,9 +111,18 @@ public static class ClusterRegistration
         else
         {
             silo.AddMemoryStreams(AppStreams.Provider, FastPulling);
+            // In one process the memory queues' readers log an error each time a read is cancelled, which happens only
+            // as the silo starts or stops (queues are handed over); there is nothing an operator could do about it.
+            silo.Services.AddLogging(logging => logging
+                .AddFilter("Orleans.Providers.MemoryAdapterReceiver", LogLevel.Critical)
+                .AddFilter($"Orleans.Streams.{AppStreams.Provider}", LogLevel.Critical));
         }
 
         silo.AddDashboard();
+
+        // Grain state in Orleans' own binary format, not the JSON default: a poke rewrites the app's whole record, and
+        // JSON with type names was most of a poke's cost (bench pokes).
+        silo.Services.AddSingleton<IGrainStorageSerializer, OrleansGrainStorageSerializer>();
 
         if (storage.IsSqlite)
         {
