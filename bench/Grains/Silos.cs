@@ -79,9 +79,8 @@ internal sealed class AllInOne : IAsyncDisposable
         };
         var app = TrellisApp.Build([], "silo", settings, static builder =>
         {
-            // TrellisApp's filter function (it hides stream errors while stopping) is a rule for every category and level,
-            // so it outranks SetMinimumLevel; a later rule of the same kind replaces it.
-            builder.Logging.AddFilter(static (_, level) => level >= LogLevel.Warning);
+            // Only warnings: the bench prints its own lines.
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Services.AddSingleton(new AppAgents().AddExamples());
         });
         await app.StartAsync();
