@@ -137,6 +137,8 @@ internal sealed class SiloCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             storage(silo);
+            // As Trellis' silos store grain state: Orleans' binary format (src/Hosting/Cluster).
+            silo.Services.AddSingleton<Orleans.Storage.IGrainStorageSerializer, Orleans.Storage.OrleansGrainStorageSerializer>();
             silo.AddMemoryGrainStorage("PubSubStore");
             silo.AddMemoryStreams(AppStreams.Provider, static s =>
             {
