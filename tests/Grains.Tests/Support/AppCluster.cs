@@ -65,8 +65,12 @@ public sealed class AppCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             storage(silo);
-            // Watches ride on the apps' streams, as in the all-in-one silo.
-            silo.AddMemoryGrainStorage("PubSubStore");
+            // Watches ride on the apps' streams, as in the all-in-one silo; a test may keep their subscriptions durably.
+            if (!silo.Services.Any(static d => d.IsKeyedService && Equals(d.ServiceKey, "PubSubStore")))
+            {
+                silo.AddMemoryGrainStorage("PubSubStore");
+            }
+
             silo.AddMemoryStreams(AppStreams.Provider, static s =>
             {
                 s.ConfigurePartitioning(2);
