@@ -596,9 +596,10 @@ public sealed partial class AppGrain(
         while (State.Outbox.Count > 0)
         {
             var next = State.Outbox[0];
+            AppAnswer answer;
             try
             {
-                await GrainFactory.GetGrain<IAppGrain>(next.Target).Call(new AppCall(next.Method, next.Data, next.MessageId));
+                answer = await GrainFactory.GetGrain<IAppGrain>(next.Target).Call(new AppCall(next.Method, next.Data, next.MessageId));
             }
             catch (Exception e)
             {
@@ -611,6 +612,12 @@ public sealed partial class AppGrain(
 
             delay = TimeSpan.FromMilliseconds(50);
             State.Outbox.Remove(next);
+            if (answer.Code == Codes.NotFound && next.Method is "poke" or "watch" && State.Agent is not null)
+            {
+                // The target never ran its agent, so it owes no answer; this app's own agent still gets its nack.
+                NackUndelivered(next);
+            }
+
             if (State.Outbox.Count == 0)
             {
                 if (State.Agent is null)
@@ -624,6 +631,15 @@ public sealed partial class AppGrain(
                 }
             }
         }
+    }
+
+    private void NackUndelivered(AppOutgoing undelivered)
+    {
+        using var sent = JsonDocument.Parse(undelivered.Data ?? "{}");
+        var wire = sent.RootElement.TryGetProperty("wire", out var w) && w.ValueKind == JsonValueKind.String ? w.GetString()! : "";
+        var path = sent.RootElement.TryGetProperty("path", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString() : null;
+        var kind = undelivered.Method == "poke" ? "poke-ack" : "watch-ack";
+        Send(App, "sign", new { kind, wire, app = undelivered.Target, path, error = $"app {undelivered.Target} does not exist" }, $"{undelivered.MessageId}/nack");
     }
 
     private Task WriteAsync() => Serialized(static r => r.WriteStateAsync());

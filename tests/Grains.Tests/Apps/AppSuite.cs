@@ -308,6 +308,25 @@ public abstract class AppSuite : IDisposable
     }
 
     [Fact]
+    public async Task An_app_that_pokes_or_watches_an_app_that_does_not_exist_gets_a_nack()
+    {
+        await using var cluster = await StartAsync();
+        var apps = cluster.Apps;
+        var tally = NewApp("tally");
+        var nobody = NewApp("nobody");
+        await apps.CreateAsync(tally, "tally");
+
+        await apps.PokeAsync(tally, "poke", J(new { app = nobody, mark = "add", data = new { by = 1 } }));
+        await apps.PokeAsync(tally, "watch", J(new { app = nobody, path = "/count" }));
+        var signs = await Waits.UntilAsync(
+            async () => Signs(await apps.PeekAsync(tally, "/signs")), s => s.Count >= 2,
+            $"the nacks for the poke and the watch {tally} sent to {nobody}, which does not exist (expected 2 signs)");
+        Assert.Contains($"poke-ack:p1:{nobody}:error:", signs);
+        Assert.Contains($"watch-ack:w1:{nobody}:error:", signs);
+        Assert.Equal(Codes.NotFound, (await apps.InfoAsync(nobody)).Code);
+    }
+
+    [Fact]
     public async Task The_upgrade_hook_gets_the_old_state_and_version_when_the_agent_changes_version()
     {
         var deployed = new DeployableAgent();
