@@ -35,4 +35,32 @@ public sealed class ReadinessTests
         Assert.Equal("ok", (string)body["transport"]!);
         Assert.Equal("connected", (string)body["cluster"]!);
     }
+
+    [Fact]
+    public async Task A_gateway_whose_silos_are_gone_is_not_ready()
+    {
+        var silo = await TestGateway.StartAsync();
+        await using var gateway = await TestGateway.StartAsync(role: "gateway", clusterOf: silo);
+        // Its client complains while the silo is away; that is what this test is about.
+        gateway.ExpectedErrors.Add("");
+        Assert.Equal(200, (await ReadyAsync(gateway)).Status);
+
+        await silo.DisposeAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        (int Status, JsonObject Body) ready;
+        do
+        {
+            ready = await ReadyAsync(gateway);
+        }
+        while (ready.Status != 503 && DateTime.UtcNow < deadline && await Delay());
+
+        Assert.True(ready.Status == 503, $"the gateway's /readyz with its only silo gone: {ready.Status} {ready.Body}");
+        Assert.Equal("unreachable", (string)ready.Body["cluster"]!);
+    }
+
+    private static async Task<bool> Delay()
+    {
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        return true;
+    }
 }

@@ -42,7 +42,8 @@ public static class HealthEndpoints
         var host = services.GetRequiredService<BusHost>();
         var transportReady = host.Started.IsCompletedSuccessfully
             && await host.Bus.Transport.IsHealthyAsync(cancellationToken);
-        return (transportReady, transportReady && services.GetService<ClusterReadiness>()?.Ready != false);
+        var inCluster = services.GetService<ClusterReadiness>() is not { } cluster || await cluster.ReadyAsync(cancellationToken);
+        return (transportReady, transportReady && inCluster);
     }
 
 }
