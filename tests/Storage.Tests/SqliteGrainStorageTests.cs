@@ -2,6 +2,7 @@ using Microsoft.Data.Sqlite;
 using Orleans.Runtime;
 using Orleans.Storage;
 using GrainStorageOptions = Trellis.Storage.GrainStorageOptions;
+using Trellis.TestKit;
 using Trellis.Storage.Sqlite;
 using Trellis.Storage.Tests.Support;
 using Trellis.Storage.Internal;

@@ -1,5 +1,6 @@
 using Orleans;
 using Orleans.Runtime;
+using Trellis.TestKit;
 using Trellis.Storage.Sqlite;
 using Trellis.Storage.Tests.Support;
 using Xunit;

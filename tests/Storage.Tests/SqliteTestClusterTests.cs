@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
 using Orleans.TestingHost;
+using Trellis.TestKit;
 using Trellis.Storage.Tests.Grains;
 using Trellis.Storage.Tests.Support;
 using Xunit;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trellis.TestKit;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Grains.Apps;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Trellis.TestKit;
 using Trellis.Core.Messaging;
 using Trellis.Grains.Tests.Support;
 using Trellis.Storage;

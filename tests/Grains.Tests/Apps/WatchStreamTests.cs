@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Orleans.Runtime;
 using Orleans.Streams;
+using Trellis.TestKit;
 using Trellis.Core.Messaging;
 using Trellis.Grains.Apps;
 using Trellis.Grains.Tests.Support;

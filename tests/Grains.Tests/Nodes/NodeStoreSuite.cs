@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
+using Trellis.TestKit;
 using Trellis.Core.Nodes;
 using Trellis.Grains.Nodes;
 using Trellis.Grains.Tests.Support;

@@ -5,6 +5,7 @@ using Orleans.Providers;
 using Orleans.Runtime;
 using Orleans.Storage;
 using Orleans.TestingHost;
+using Trellis.TestKit;
 using Trellis.Core.Bus;
 using Trellis.Core.Transport.InMemory;
 using Trellis.Grains.Apps;

@@ -1,9 +1,14 @@
-namespace Trellis.Grains.Tests.Support;
+namespace Trellis.TestKit;
 
 /// <summary>A fresh folder under the system temp directory, deleted with everything in it on dispose.</summary>
 public sealed class TempFolder : IDisposable
 {
-    public string Path { get; } = Directory.CreateTempSubdirectory("trellis-grains-").FullName;
+    public TempFolder()
+    {
+        Path = Directory.CreateTempSubdirectory("trellis-test-").FullName;
+    }
+
+    public string Path { get; }
 
     public string File(string name) => System.IO.Path.Combine(Path, name);
 
@@ -15,7 +20,7 @@ public sealed class TempFolder : IDisposable
         }
         catch (IOException)
         {
-            // A pooled connection still holds the file; the OS cleans its temp folder.
+            // A file still open by a pooled connection that has not been cleared yet; the temp folder is cleaned by the OS.
         }
     }
 }
