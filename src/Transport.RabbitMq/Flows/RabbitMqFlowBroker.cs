@@ -455,6 +455,11 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         var publisher = _publisher ?? throw NotStarted();
+        if (!_connection!.IsOpen)
+        {
+            // While the connection recovers, a publish would be written nowhere and lost without a word.
+            throw RabbitMqTransport.Unavailable($"cannot publish to {(exchange.Length == 0 ? $"queue '{routingKey}'" : $"exchange '{exchange}'")}: the connection is lost and recovering", null);
+        }
 
         // msgflo publishes bare bodies (no content type, transient); a trace context rides in a header.
         var properties = new BasicProperties();
