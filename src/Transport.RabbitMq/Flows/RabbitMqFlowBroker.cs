@@ -453,9 +453,9 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
 
     private async ValueTask PublishCoreAsync(string exchange, string routingKey, bool mandatory, ReadOnlyMemory<byte> body, string? traceParent, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var publisher = _publisher ?? throw NotStarted();
-        if (!_connection!.IsOpen)
+        var connection = Running();
+        var publisher = _publisher!;
+        if (!connection.IsOpen)
         {
             // While the connection recovers, a publish would be written nowhere and lost without a word.
             throw RabbitMqTransport.Unavailable($"cannot publish to {(exchange.Length == 0 ? $"queue '{routingKey}'" : $"exchange '{exchange}'")}: the connection is lost and recovering", null);

@@ -1,4 +1,5 @@
 using System.Text;
+using RabbitMQ.Client;
 using Trellis.Core.Errors;
 using Trellis.Flows.Broker;
 using Trellis.TestKit;
@@ -62,5 +63,52 @@ public sealed class RabbitMqFlowBrokerTests
         await received.WaitForAsync(2, "a message for the recovered consumer");
         await tapped.WaitForAsync(2, "a message through the recovered tap");
         Assert.Empty(logs.Errors);
+    }
+
+    [Fact]
+    public async Task Publishing_to_an_exchange_deleted_behind_our_back_becomes_not_found_and_the_broker_stays_usable()
+    {
+        var uri = Broker.Uri;
+        await using var broker = new RabbitMqFlowBroker(new RabbitMqOptions { Uri = uri, ConnectionName = "test flows deleted" });
+        await broker.StartAsync(default);
+        var (doomed, inport) = ($"{_prefix}.doomed.OUT", $"{_prefix}.kept.IN");
+        await broker.DeclareOutportAsync(doomed, FlowPortOptions.Default, default);
+        await broker.DeclareInportAsync(inport, FlowPortOptions.Default, default);
+        await broker.PublishAsync(doomed, Encoding.UTF8.GetBytes("1"), null, default);
+
+        // Another client (msgflo's removeQueue, an operator) deletes it.
+        var factory = new ConnectionFactory { Uri = uri };
+        await using (var other = await factory.CreateConnectionAsync())
+        await using (var channel = await other.CreateChannelAsync())
+        {
+            await channel.ExchangeDeleteAsync(doomed);
+        }
+
+        // The first publish after it is gone may be written before the broker answers with 404; then we know.
+        await Waits.UntilAsync(
+            async () =>
+            {
+                try
+                {
+                    await broker.PublishAsync(doomed, Encoding.UTF8.GetBytes("2"), null, default);
+                    return ErrorKind.Unknown;
+                }
+                catch (TrellisException e)
+                {
+                    return e.Kind;
+                }
+            },
+            kind => kind == ErrorKind.NotFound,
+            $"publishing to the deleted exchange {doomed} to be NotFound");
+
+        var received = new CountdownSignal();
+        await using var consumer = await broker.ConsumeAsync(inport, FlowConsumerOptions.Default, async (d, _) =>
+        {
+            await d.AckAsync();
+            received.Increment();
+        }, default);
+        await broker.PublishAsync(inport, Encoding.UTF8.GetBytes("3"), null, default);
+        await received.WaitForAsync(1, $"a message on {inport} after the 404");
+        Assert.True(await broker.IsHealthyAsync(default));
     }
 }
