@@ -105,6 +105,71 @@ public sealed class MsgfloInteropTests : IAsyncLifetime
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse("[2,\"through the inport exchange\"]"), JsonNode.Parse(messages[1].Body)), messages[1].Body);
     }
 
+    [Fact]
+    public async Task Msgflo_and_our_broker_accept_each_others_ports_and_round_robin_bindings()
+    {
+        var uri = Broker.Uri;
+        var script = Path.Combine(RepoRoot(), "tests", "Interop", "flows", "bind.js");
+        _broker = new RabbitMqFlowBroker(new RabbitMqOptions { Uri = uri, ConnectionName = "test flows interop" });
+        await _broker.StartAsync(default);
+
+        // msgflo first, then us: our declarations must equal msgflo's (or RabbitMQ refuses them with 406).
+        var (src, tgt, deadletter) = ($"{_role}.A.OUT", $"{_role}.A.IN", $"{_role}.A.DEADLETTER");
+        await RunToEndAsync(script, uri, src, tgt, deadletter);
+        await DeclareAndBindAsync(src, tgt, deadletter);
+
+        // What msgflo built carries messages for us: a nack on the target goes through dead-<tgt> to the deadletter queue.
+        var dead = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var deadConsumer = await _broker.ConsumeAsync(deadletter, FlowConsumerOptions.Default, async (d, _) =>
+        {
+            dead.TrySetResult(Encoding.UTF8.GetString(d.Body.Span));
+            await d.AckAsync();
+        }, default);
+        await using var nacker = await _broker.ConsumeAsync(tgt, FlowConsumerOptions.Default, static (d, _) => d.NackAsync(), default);
+        await _broker.SendToQueueAsync(tgt, Encoding.UTF8.GetBytes("\"refused\""), null, default);
+        Assert.Equal("\"refused\"", await dead.Task.Within($"the nacked message on {deadletter}"));
+
+        // Us first, then msgflo: msgflo's declarations must accept ours.
+        (src, tgt, deadletter) = ($"{_role}.B.OUT", $"{_role}.B.IN", $"{_role}.B.DEADLETTER");
+        await DeclareAndBindAsync(src, tgt, deadletter);
+        await RunToEndAsync(script, uri, src, tgt, deadletter);
+    }
+
+    private async Task DeclareAndBindAsync(string src, string tgt, string deadletter)
+    {
+        await _broker!.DeclareOutportAsync(src, FlowPortOptions.Default, default);
+        await _broker.DeclareInportAsync(tgt, FlowPortOptions.Default, default);
+        await _broker.DeclareInportAsync(deadletter, FlowPortOptions.Default, default);
+        await _broker.AddBindingAsync(new FlowBinding(FlowBindingKind.RoundRobin, src, tgt, deadletter), default);
+        await _broker.AddBindingAsync(FlowBinding.PubSub(src, deadletter), default);
+    }
+
+    private static async Task RunToEndAsync(string script, Uri broker, params string[] arguments)
+    {
+        var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(script);
+        info.ArgumentList.Add(broker.ToString());
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            await process.WaitForExitAsync().Within($"node {Path.GetFileName(script)} {string.Join(' ', arguments)} to finish", TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw;
+        }
+
+        Assert.True(process.ExitCode == 0, $"msgflo refused the topology (exit {process.ExitCode}): {await stdout}{await stderr}");
+    }
+
     private Process Start(string msgflo, string participant, Uri broker)
     {
         var info = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
