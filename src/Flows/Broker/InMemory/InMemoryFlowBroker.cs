@@ -102,7 +102,7 @@ public sealed class InMemoryFlowBroker : IFlowBroker
 
     public ValueTask AddBindingAsync(FlowBinding binding, CancellationToken cancellationToken)
     {
-        ValidateBinding(binding);
+        FlowNames.Validate(binding);
         ThrowIfDisposed();
         lock (_topology)
         {
@@ -136,7 +136,7 @@ public sealed class InMemoryFlowBroker : IFlowBroker
 
     public ValueTask RemoveBindingAsync(FlowBinding binding, CancellationToken cancellationToken)
     {
-        ValidateBinding(binding);
+        FlowNames.Validate(binding);
         ThrowIfDisposed();
         lock (_topology)
         {
@@ -474,32 +474,6 @@ public sealed class InMemoryFlowBroker : IFlowBroker
             {
                 DeleteIfUnusedLocked(other);
             }
-        }
-    }
-
-    private static void ValidateBinding(FlowBinding binding)
-    {
-        ArgumentNullException.ThrowIfNull(binding);
-        if (binding.Kind == FlowBindingKind.PubSub)
-        {
-            FlowNames.Validate(binding.Source, "binding source exchange");
-            FlowNames.Validate(binding.Target, "binding target queue");
-            return;
-        }
-
-        if (binding.Source is not null)
-        {
-            FlowNames.ValidateDeclared(binding.Source, "binding source exchange");
-        }
-
-        if (binding.Target is not null)
-        {
-            FlowNames.ValidateDeclared(binding.Target, "binding target queue");
-        }
-
-        if (binding.DeadLetter is not null)
-        {
-            FlowNames.Validate(binding.DeadLetter, "binding deadletter queue");
         }
     }
 
