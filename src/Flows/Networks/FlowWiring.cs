@@ -126,6 +126,13 @@ public static class FlowWiring
     public static string? FindQueue(ParticipantDefinition participant, string port, bool inport) =>
         (inport ? participant.FindInport(port) : participant.FindOutport(port))?.Queue;
 
+    /// <summary>The keys of every IIP of the graph, in order (see <see cref="FlowInitial.Key"/>).</summary>
+    public static IReadOnlyList<string> InitialKeys(FlowGraph graph)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        return graph.Initials.Select(c => InitialKey(c, counts)).ToList();
+    }
+
     private static string InitialKey(FlowConnection connection, Dictionary<string, int> counts)
     {
         var key = $"{connection.Tgt} {connection.Data?.ToJsonString() ?? "null"}";
