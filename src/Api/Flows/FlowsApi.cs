@@ -70,6 +70,14 @@ internal sealed class FlowsApi(FlowOperations operations, NodeParticipants parti
         await WriteAsync(context, StatusCodes.Status200OK, w => FlowsJson.WriteSetup(w, setup));
     }
 
+    /// <summary><c>GET /flows/setups/{name}</c> → the graph's wiring now: <c>{bindings, lines, pending, problems}</c>.</summary>
+    public async Task GetSetupAsync(HttpContext context, string name)
+    {
+        operations.Authorize(context.Request);
+        var setup = await operations.Networks.GetSetupAsync(FlowOperations.GraphName(name), context.RequestAborted);
+        await WriteAsync(context, StatusCodes.Status200OK, w => FlowsJson.WriteSetup(w, setup));
+    }
+
     /// <summary><c>DELETE /flows/graphs/{name}</c>: empties the graph and unwires it → the (empty) setup.</summary>
     public async Task ClearGraphAsync(HttpContext context, string name)
     {

@@ -36,11 +36,12 @@ public static class FlowsEndpoints
             "DELETE" => api.ClearGraphAsync(c, name),
             _ => null,
         }));
+        endpoints.Map("/flows/setups/{**name}", Route("GET", static (api, c, name) => c.Request.Method == "GET" ? api.GetSetupAsync(c, name) : null));
         endpoints.Map("/flows/queues/{queue}/messages", Route("POST", static (api, c, q) => c.Request.Method == "POST" ? api.SendAsync(c, q) : null, "queue"));
         endpoints.Map("/flows/queues/{queue}/dump", Route("POST", static (api, c, q) => c.Request.Method == "POST" ? api.DumpAsync(c, q) : null, "queue"));
         endpoints.Map("/nodes/{id}/outports/{port}", Route("POST", static (api, c, id) =>
             c.Request.Method == "POST" ? api.SendOnOutportAsync(c, id, c.Request.RouteValues["port"] as string ?? "") : null, "id"));
-        endpoints.Map("/flows/{**rest}", NotFound("the flows API has /flows/participants, /flows/graphs/{name}, /flows/queues/{queue}/messages and /flows/queues/{queue}/dump"));
+        endpoints.Map("/flows/{**rest}", NotFound("the flows API has /flows/participants, /flows/graphs/{name}, /flows/setups/{name}, /flows/queues/{queue}/messages and /flows/queues/{queue}/dump"));
         endpoints.MapGrpcService<FlowsGrpcService>();
         return endpoints;
     }

@@ -69,6 +69,12 @@ internal sealed class FlowsGrpcService(FlowOperations operations) : V1.Flows.Flo
         return Setup(await operations.Networks.SetGraphAsync(name, graph, context.CancellationToken));
     }
 
+    public override async Task<V1.FlowSetup> GetSetup(GraphRef request, ServerCallContext context)
+    {
+        operations.Authorize(context.GetHttpContext().Request);
+        return Setup(await operations.Networks.GetSetupAsync(FlowOperations.GraphName(request.Name), context.CancellationToken));
+    }
+
     public override async Task<V1.FlowSetup> ClearGraph(GraphRef request, ServerCallContext context)
     {
         operations.Authorize(context.GetHttpContext().Request);

@@ -98,6 +98,51 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
             : new NodeFlowPorts(role, component, inports ?? [], outports ?? []);
     }
 
+    /// <summary>The flow fields of a gRPC <c>RegisterNodeRequest</c>, with the rules and words of <c>POST /nodes</c>.</summary>
+    public static NodeFlowPorts? ParsePorts(Contracts.V1.RegisterNodeRequest request)
+    {
+        if (request.Role.Length == 0 && request.Component.Length == 0 && request.Inports.Count == 0 && request.Outports.Count == 0)
+        {
+            return null;
+        }
+
+        static JsonArray Array(IEnumerable<Contracts.V1.NodePort> ports)
+        {
+            var array = new JsonArray();
+            foreach (var p in ports)
+            {
+                var port = new JsonObject { ["id"] = p.Id };
+                if (p.Path.Length > 0)
+                {
+                    port["path"] = p.Path;
+                }
+
+                if (p.Type.Length > 0)
+                {
+                    port["type"] = p.Type;
+                }
+
+                if (p.Description.Length > 0)
+                {
+                    port["description"] = p.Description;
+                }
+
+                array.Add(port);
+            }
+
+            return array;
+        }
+
+        var body = new JsonObject
+        {
+            ["role"] = request.Role.Length > 0 ? request.Role : null,
+            ["component"] = request.Component.Length > 0 ? request.Component : null,
+            ["inports"] = Array(request.Inports),
+            ["outports"] = Array(request.Outports),
+        };
+        return ParsePorts(JsonSerializer.SerializeToElement(body));
+    }
+
     private static List<NodePort>? Ports(JsonElement body, string name, bool inport)
     {
         if (!body.TryGetProperty(name, out var array) || array.ValueKind == JsonValueKind.Null)
