@@ -16,6 +16,7 @@ public static class CliApp
         var root = new RootCommand("trellis: operator and developer tool for a Trellis cluster");
         root.Subcommands.Add(HealthCommand.Create());
         root.Subcommands.Add(GrpcCommand.Create());
+        root.Subcommands.Add(GraphCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(ParticipantsCommand.Create());
         return root;
