@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
+using Trellis.Api.Flows;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
@@ -75,6 +76,7 @@ public static class TrellisApp
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
+        builder.Services.AddTrellisFlowsApi();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -84,6 +86,7 @@ public static class TrellisApp
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
+        app.MapTrellisFlows();
         return app;
     }
 
