@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
+using Trellis.Api.Flows.Fbp;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
@@ -82,6 +83,7 @@ public static class TrellisApp
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
+        app.MapTrellisFbp();
         return app;
     }
 

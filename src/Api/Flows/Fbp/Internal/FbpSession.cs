@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Trellis.Core.Errors;
+using Trellis.Flows.Networks;
+
+namespace Trellis.Api.Flows.Fbp.Internal;
+
+/// <summary>One FBP client connection: reads messages one at a time, answers each (or an <c>error</c>), pushes the
+/// events of its watches through the single <see cref="FbpWriter"/>, and stops the watches when the socket closes.</summary>
+internal sealed class FbpSession : IAsyncDisposable
+{
+    private readonly WebSocket _socket;
+    private readonly FbpWriter _writer;
+    private readonly FbpRuntime _runtime;
+    private readonly ILogger _logger;
+    private readonly Dictionary<string, IAsyncDisposable> _outportWatches = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IAsyncDisposable> _edgeWatches = new(StringComparer.Ordinal);
+    private int _droppingReported;
+
+    public FbpSession(WebSocket socket, FbpRuntime runtime, IFlowNetworks? networks, string? remote, ILogger logger)
+    {
+        _socket = socket;
+        _writer = new FbpWriter(socket);
+        _runtime = runtime;
+        Networks = networks;
+        Remote = remote;
+        _logger = logger;
+    }
+
+    public IFlowNetworks? Networks { get; }
+
+    public FbpRuntime Runtime => _runtime;
+
+    public string? Remote { get; }
+
+    /// <summary>Whether the current message carried the secret (or none is needed).</summary>
+    public bool Authorized { get; private set; }
+
+    /// <summary>The graphs whose edges this client watches with <c>network:edges</c>.</summary>
+    public Dictionary<string, IAsyncDisposable> EdgeWatches => _edgeWatches;
+
+    /// <summary>The flows facade, or a protocol error when this process has none configured.</summary>
+    public IFlowNetworks RequireNetworks() =>
+        Networks ?? throw new FbpProtocolException("flows are not available on this process (no IFlowNetworks is configured)");
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pump = _writer.PumpAsync(cts.Token);
+        try
+        {
+            await ReceiveLoopAsync(cts.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+            // The client went away or the server is stopping.
+        }
+        finally
+        {
+            _writer.Complete();
+            await DisposeWatchesAsync();
+            await pump.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(static _ => { }, TaskScheduler.Default);
+            await cts.CancelAsync();
+        }
+    }
+
+    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    {
+        var limit = _runtime.MaxMessageBytes;
+        var buffer = new ArrayBufferWriter<byte>(4096);
+        while (_socket.State == WebSocketState.Open)
+        {
+            buffer.ResetWrittenCount();
+            var tooLarge = false;
+            ValueWebSocketReceiveResult result;
+            do
+            {
+                var memory = buffer.GetMemory(4096);
+                result = await _socket.ReceiveAsync(memory, cancellationToken);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    if (_socket.State == WebSocketState.CloseReceived)
+                    {
+                        _writer.Complete();
+                        await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                    }
+
+                    return;
+                }
+
+                buffer.Advance(result.Count);
+                if (buffer.WrittenCount > limit)
+                {
+                    tooLarge = true;
+                    break;
+                }
+            }
+            while (!result.EndOfMessage);
+
+            if (tooLarge)
+            {
+                // The rest of the frame is not read: answer, then close with 1009 (message too big).
+                var text = $"the message is larger than {limit} bytes";
+                await SendAsync(FbpMessage.FallbackProtocol, "error", new JsonObject { ["message"] = text }, null, cancellationToken);
+                _writer.Complete();
+                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+                await _socket.CloseOutputAsync(WebSocketCloseStatus.MessageTooBig, text, cancellationToken);
+                return;
+            }
+
+            if (result.MessageType == WebSocketMessageType.Binary)
+            {
+                await SendErrorAsync(FbpMessage.FallbackProtocol, "binary frames are not part of the FBP protocol: send each message as a JSON text frame", null, cancellationToken);
+                continue;
+            }
+
+            await HandleFrameAsync(buffer.WrittenSpan, cancellationToken);
+        }
+    }
+
+    private Task HandleFrameAsync(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
+    {
+        var message = FbpMessage.Parse(frame, out var errorProtocol, out var requestId, out var error);
+        return message is null
+            ? SendErrorAsync(errorProtocol, error!, requestId, cancellationToken).AsTask()
+            : HandleAsync(message, cancellationToken);
+    }
+
+    private async Task HandleAsync(FbpMessage message, CancellationToken cancellationToken)
+    {
+        try
+        {
+            Authorized = _runtime.Auth.Accepts(message.Secret);
+            if (!Authorized && !(message.Protocol == "runtime" && message.Command == "getruntime"))
+            {
+                throw new FbpProtocolException(message.Secret is null
+                    ? "this runtime needs a secret: send the configured secret in the message's \"secret\" field"
+                    : "the secret is not valid for this runtime");
+            }
+
+            await FbpCommands.DispatchAsync(this, message, cancellationToken);
+        }
+        catch (FbpProtocolException e)
+        {
+            await SendErrorAsync(message.Protocol, e.Message, message.RequestId, cancellationToken);
+        }
+        catch (TrellisException e)
+        {
+            await SendErrorAsync(message.Protocol, e.Message, message.RequestId, cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not (WebSocketException or ObjectDisposedException))
+        {
+            FbpLog.Failed(_logger, message.Protocol, message.Command, e);
+            await SendErrorAsync(message.Protocol, $"{message.Protocol}:{message.Command} failed unexpectedly (see the runtime's log)", message.RequestId, cancellationToken);
+        }
+    }
+
+    public ValueTask SendErrorAsync(string protocol, string text, string? responseTo, CancellationToken cancellationToken) =>
+        SendAsync(protocol, "error", new JsonObject { ["message"] = text }, responseTo, cancellationToken);
+
+    /// <summary>Queues a reply (waiting while the client is behind).</summary>
+    public ValueTask SendAsync(string protocol, string command, JsonNode? payload, string? responseTo, CancellationToken cancellationToken) =>
+        _writer.SendAsync(FbpMessage.Serialize(protocol, command, payload, responseTo), cancellationToken);
+
+    /// <summary>A reply to <paramref name="request"/>, carrying its requestId as responseTo.</summary>
+    public ValueTask ReplyAsync(FbpMessage request, string command, JsonNode? payload, CancellationToken cancellationToken) =>
+        SendAsync(request.Protocol, command, payload, request.RequestId, cancellationToken);
+
+    /// <summary>Pushes an event the client did not ask for just now; dropped (and logged once) when it is too far behind.</summary>
+    public ValueTask PushAsync(string protocol, string command, JsonNode? payload)
+    {
+        if (!_writer.TryPush(FbpMessage.Serialize(protocol, command, payload, null))
+            && Interlocked.Exchange(ref _droppingReported, 1) == 0)
+        {
+            FbpLog.Dropping(_logger, Remote, protocol, command);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Starts reporting the graph's exported outports as runtime:packet, once per graph and connection.</summary>
+    public async Task WatchOutportsAsync(string graph, CancellationToken cancellationToken)
+    {
+        if (Networks is null || _outportWatches.ContainsKey(graph))
+        {
+            return;
+        }
+
+        var watch = await Networks.WatchOutportsAsync(graph, (packet, _) => PushAsync("runtime", "packet", new JsonObject
+        {
+            ["port"] = packet.ExportedPort,
+            ["event"] = "data",
+            ["graph"] = packet.Graph,
+            ["payload"] = packet.Data?.DeepClone(),
+        }), cancellationToken);
+        _outportWatches[graph] = watch;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _writer.Complete();
+        await DisposeWatchesAsync();
+    }
+
+    private async Task DisposeWatchesAsync()
+    {
+        foreach (var (graph, watch) in _outportWatches.Concat(_edgeWatches).ToList())
+        {
+            try
+            {
+                await watch.DisposeAsync();
+            }
+            catch (Exception e)
+            {
+                FbpLog.WatchCleanupFailed(_logger, graph, e);
+            }
+        }
+
+        _outportWatches.Clear();
+        _edgeWatches.Clear();
+    }
+}
