@@ -15,7 +15,7 @@ internal sealed class FbpSession : IAsyncDisposable
     private readonly FbpWriter _writer;
     private readonly FbpRuntime _runtime;
     private readonly ILogger _logger;
-    private readonly Dictionary<string, IAsyncDisposable> _outportWatches = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Key, IAsyncDisposable? Watch)> _outportWatches = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IAsyncDisposable> _edgeWatches = new(StringComparer.Ordinal);
     private int _droppingReported;
 
@@ -184,23 +184,54 @@ internal sealed class FbpSession : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Starts reporting the graph's exported outports as runtime:packet, once per graph and connection.</summary>
+    /// <summary>Reports the graph's exported outports as runtime:packet while the client is connected. The watch is
+    /// (re)made when the graph's outports changed since the last one or it could not be made then (a participant not
+    /// discovered yet); a failure leaves the command that asked for it unaffected.</summary>
     public async Task WatchOutportsAsync(string graph, CancellationToken cancellationToken)
     {
-        if (Networks is null || _outportWatches.ContainsKey(graph))
+        if (Networks is null)
         {
             return;
         }
 
-        var watch = await Networks.WatchOutportsAsync(graph, (packet, _) => PushAsync("runtime", "packet", new JsonObject
+        var definition = await Networks.GetGraphAsync(graph, cancellationToken);
+        var key = string.Join('\n', definition.Outports.Select(static p => $"{p.Key}={p.Value.Process}.{p.Value.Port}"));
+        if (_outportWatches.TryGetValue(graph, out var current))
         {
-            ["port"] = packet.ExportedPort,
-            ["event"] = "data",
-            ["graph"] = packet.Graph,
-            ["payload"] = packet.Data?.DeepClone(),
-        }), cancellationToken);
-        _outportWatches[graph] = watch;
+            if (current.Key == key && current.Watch is not null)
+            {
+                return;
+            }
+
+            _outportWatches.Remove(graph);
+            await DisposeQuietlyAsync(graph, current.Watch);
+        }
+
+        IAsyncDisposable? watch = null;
+        if (definition.Outports.Count > 0)
+        {
+            try
+            {
+                watch = await Networks.WatchOutportsAsync(graph, (packet, _) => PushAsync("runtime", "packet", new JsonObject
+                {
+                    ["port"] = packet.ExportedPort,
+                    ["event"] = "data",
+                    ["graph"] = packet.Graph,
+                    ["payload"] = packet.Data?.DeepClone(),
+                }), cancellationToken);
+            }
+            catch (TrellisException)
+            {
+                // Not wired yet: tried again on the next command that needs it.
+            }
+        }
+
+        _outportWatches[graph] = (key, watch ?? (definition.Outports.Count == 0 ? NoWatch.Instance : null));
     }
+
+    /// <summary>Re-checks the outport watch of a graph this client already watches (after an edit of its ports).</summary>
+    public Task RefreshOutportsAsync(string graph, CancellationToken cancellationToken) =>
+        _outportWatches.ContainsKey(graph) ? WatchOutportsAsync(graph, cancellationToken) : Task.CompletedTask;
 
     public async ValueTask DisposeAsync()
     {
@@ -210,19 +241,42 @@ internal sealed class FbpSession : IAsyncDisposable
 
     private async Task DisposeWatchesAsync()
     {
-        foreach (var (graph, watch) in _outportWatches.Concat(_edgeWatches).ToList())
+        foreach (var (graph, (_, watch)) in _outportWatches)
         {
-            try
-            {
-                await watch.DisposeAsync();
-            }
-            catch (Exception e)
-            {
-                FbpLog.WatchCleanupFailed(_logger, graph, e);
-            }
+            await DisposeQuietlyAsync(graph, watch);
+        }
+
+        foreach (var (graph, watch) in _edgeWatches)
+        {
+            await DisposeQuietlyAsync(graph, watch);
         }
 
         _outportWatches.Clear();
         _edgeWatches.Clear();
+    }
+
+    private async Task DisposeQuietlyAsync(string graph, IAsyncDisposable? watch)
+    {
+        if (watch is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await watch.DisposeAsync();
+        }
+        catch (Exception e)
+        {
+            FbpLog.WatchCleanupFailed(_logger, graph, e);
+        }
+    }
+
+    /// <summary>A graph with no outports: nothing to watch, nothing to retry.</summary>
+    private sealed class NoWatch : IAsyncDisposable
+    {
+        public static readonly NoWatch Instance = new();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

@@ -60,6 +60,12 @@ internal static class GraphCommands
         }
 
         await session.ReplyAsync(message, message.Command, request.Echo, cancellationToken);
+        if (kind is GraphChangeKind.AddOutport or GraphChangeKind.RemoveOutport or GraphChangeKind.RenameOutport
+            or GraphChangeKind.RemoveNode or GraphChangeKind.RenameNode or GraphChangeKind.Clear)
+        {
+            await session.RefreshOutportsAsync(request.Graph, cancellationToken);
+        }
+
         if (kind is GraphChangeKind.AddInport or GraphChangeKind.RemoveInport or GraphChangeKind.RenameInport
             or GraphChangeKind.AddOutport or GraphChangeKind.RemoveOutport or GraphChangeKind.RenameOutport)
         {

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using Trellis.Core.Errors;
 using Trellis.Flows.Graphs;
 using Trellis.Flows.Networks;
 
@@ -34,8 +35,21 @@ internal static class NetworkCommands
                 if (!session.EdgeWatches.ContainsKey(graph))
                 {
                     // A client that selected no edges sees them all, as on noflo runtimes.
+                    // Edge by edge, so that one whose participant is not there yet does not hide the others.
                     var definition = await networks.GetGraphAsync(graph, cancellationToken);
-                    await WatchAsync(session, networks, graph, [.. definition.Edges.Select(static e => (e.Src!, e.Tgt))], cancellationToken);
+                    var watches = new WatchSet();
+                    foreach (var edge in definition.Edges)
+                    {
+                        try
+                        {
+                            watches.Add(await networks.WatchEdgesAsync(graph, [(edge.Src!, edge.Tgt)], (packet, _) => Push(session, packet), cancellationToken));
+                        }
+                        catch (TrellisException)
+                        {
+                        }
+                    }
+
+                    session.EdgeWatches[graph] = watches;
                 }
 
                 var status = await networks.StartAsync(graph, cancellationToken);
@@ -104,10 +118,28 @@ internal static class NetworkCommands
             await previous.DisposeAsync();
         }
 
-        var watch = await networks.WatchEdgesAsync(graph, edges, (packet, _) => packet.Tgt is null
-            ? ValueTask.CompletedTask
-            : session.PushAsync("network", "data", Data(packet)), cancellationToken);
-        session.EdgeWatches[graph] = watch;
+        session.EdgeWatches[graph] = await networks.WatchEdgesAsync(graph, edges, (packet, _) => Push(session, packet), cancellationToken);
+    }
+
+    private static ValueTask Push(FbpSession session, FlowPacket packet) =>
+        packet.Tgt is null ? ValueTask.CompletedTask : session.PushAsync("network", "data", Data(packet));
+
+    /// <summary>The watches of several edges, stopped together.</summary>
+    private sealed class WatchSet : IAsyncDisposable
+    {
+        private readonly List<IAsyncDisposable> _watches = [];
+
+        public void Add(IAsyncDisposable watch) => _watches.Add(watch);
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var watch in _watches)
+            {
+                await watch.DisposeAsync();
+            }
+
+            _watches.Clear();
+        }
     }
 
     /// <summary>A <c>network:data</c> payload; its id is the edge as an FBP line (<c>A() OUT -> IN B()</c>, an IIP as
