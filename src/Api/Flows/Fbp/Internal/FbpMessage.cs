@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -7,6 +8,9 @@ namespace Trellis.Api.Flows.Fbp.Internal;
 /// <summary>One client message of the FBP runtime protocol: <c>{protocol, command, payload, requestId?, secret?}</c>.</summary>
 internal sealed record FbpMessage(string Protocol, string Command, JsonObject Payload, string? RequestId, string? Secret)
 {
+    /// <summary>Outgoing JSON as clients write it: "->" in edge ids, not "\u003E" (messages are never embedded in HTML).</summary>
+    public static readonly JsonSerializerOptions Json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The protocol an error about an unreadable message is reported on.</summary>
     public const string FallbackProtocol = "runtime";
 
@@ -127,7 +131,7 @@ internal sealed record FbpMessage(string Protocol, string Command, JsonObject Pa
             message["responseTo"] = responseTo;
         }
 
-        return Encoding.UTF8.GetBytes(message.ToJsonString());
+        return Encoding.UTF8.GetBytes(message.ToJsonString(Json));
     }
 
     private static string Describe(JsonException e) =>
