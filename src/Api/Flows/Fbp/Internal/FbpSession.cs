@@ -49,66 +49,61 @@ internal sealed class FbpSession : IAsyncDisposable
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var pump = _writer.PumpAsync(cts.Token);
+        (WebSocketCloseStatus Status, string? Reason)? close = null;
         try
         {
-            await ReceiveLoopAsync(cts.Token);
+            close = await ReceiveLoopAsync(cts.Token);
         }
         catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
         {
             // The client went away or the server is stopping.
         }
-        finally
+
+        // Queued replies (an error about an oversized message among them) go out before the close frame.
+        _writer.Complete();
+        await DisposeWatchesAsync();
+        try
         {
-            _writer.Complete();
-            await DisposeWatchesAsync();
-            await pump.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ContinueWith(static _ => { }, TaskScheduler.Default);
-            await cts.CancelAsync();
+            await pump.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None);
+            if (close is { } c && _socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await _socket.CloseOutputAsync(c.Status, c.Reason, cts.Token);
+            }
         }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException or WebSocketException or ObjectDisposedException)
+        {
+        }
+
+        await cts.CancelAsync();
     }
 
-    private async Task ReceiveLoopAsync(CancellationToken cancellationToken)
+    /// <summary>Reads and handles messages until the client closes; returns how to close the socket.</summary>
+    private async Task<(WebSocketCloseStatus, string?)?> ReceiveLoopAsync(CancellationToken cancellationToken)
     {
         var limit = _runtime.MaxMessageBytes;
         var buffer = new ArrayBufferWriter<byte>(4096);
         while (_socket.State == WebSocketState.Open)
         {
             buffer.ResetWrittenCount();
-            var tooLarge = false;
             ValueWebSocketReceiveResult result;
             do
             {
-                var memory = buffer.GetMemory(4096);
-                result = await _socket.ReceiveAsync(memory, cancellationToken);
+                result = await _socket.ReceiveAsync(buffer.GetMemory(4096), cancellationToken);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    if (_socket.State == WebSocketState.CloseReceived)
-                    {
-                        _writer.Complete();
-                        await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
-                    }
-
-                    return;
+                    return (WebSocketCloseStatus.NormalClosure, null);
                 }
 
                 buffer.Advance(result.Count);
                 if (buffer.WrittenCount > limit)
                 {
-                    tooLarge = true;
-                    break;
+                    // The rest of the message is not read: answer, then close with 1009 (message too big).
+                    var text = $"the message is larger than {limit} bytes";
+                    await SendErrorAsync(FbpMessage.FallbackProtocol, text, null, cancellationToken);
+                    return (WebSocketCloseStatus.MessageTooBig, text);
                 }
             }
             while (!result.EndOfMessage);
-
-            if (tooLarge)
-            {
-                // The rest of the frame is not read: answer, then close with 1009 (message too big).
-                var text = $"the message is larger than {limit} bytes";
-                await SendAsync(FbpMessage.FallbackProtocol, "error", new JsonObject { ["message"] = text }, null, cancellationToken);
-                _writer.Complete();
-                await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.MessageTooBig, text, cancellationToken);
-                return;
-            }
 
             if (result.MessageType == WebSocketMessageType.Binary)
             {
@@ -118,6 +113,8 @@ internal sealed class FbpSession : IAsyncDisposable
 
             await HandleFrameAsync(buffer.WrittenSpan, cancellationToken);
         }
+
+        return null;
     }
 
     private Task HandleFrameAsync(ReadOnlySpan<byte> frame, CancellationToken cancellationToken)
@@ -176,6 +173,7 @@ internal sealed class FbpSession : IAsyncDisposable
     public ValueTask PushAsync(string protocol, string command, JsonNode? payload)
     {
         if (!_writer.TryPush(FbpMessage.Serialize(protocol, command, payload, null))
+            && !_writer.IsCompleted
             && Interlocked.Exchange(ref _droppingReported, 1) == 0)
         {
             FbpLog.Dropping(_logger, Remote, protocol, command);

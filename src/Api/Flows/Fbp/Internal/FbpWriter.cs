@@ -23,8 +23,15 @@ internal sealed class FbpWriter
     /// <summary>Queues a pushed event; false when the client is too slow and it was dropped.</summary>
     public bool TryPush(byte[] frame) => _frames.Writer.TryWrite(frame);
 
+    /// <summary>True once <see cref="Complete"/> was called: the session is closing.</summary>
+    public bool IsCompleted { get; private set; }
+
     /// <summary>No more frames: the pump ends once the queued ones are sent.</summary>
-    public void Complete() => _frames.Writer.TryComplete();
+    public void Complete()
+    {
+        IsCompleted = true;
+        _frames.Writer.TryComplete();
+    }
 
     /// <summary>Sends the queued frames in order until <see cref="Complete"/> or the socket fails.</summary>
     public async Task PumpAsync(CancellationToken cancellationToken)
