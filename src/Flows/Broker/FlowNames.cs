@@ -42,4 +42,35 @@ public static class FlowNames
 
         return name;
     }
+
+    /// <summary>Throws InvalidArgument unless the binding names what its kind needs: a pubsub binding its source exchange
+    /// and target queue; a round-robin binding any of source, target and deadletter (msgflo allows either end missing).</summary>
+    public static FlowBinding Validate(FlowBinding binding)
+    {
+        ArgumentNullException.ThrowIfNull(binding);
+        if (binding.Kind == FlowBindingKind.PubSub)
+        {
+            Validate(binding.Source, "binding source exchange");
+            Validate(binding.Target, "binding target queue");
+            return binding;
+        }
+
+        // A round-robin binding declares out-<source> and dead-<target>.
+        if (binding.Source is not null)
+        {
+            ValidateDeclared(binding.Source, "binding source exchange");
+        }
+
+        if (binding.Target is not null)
+        {
+            ValidateDeclared(binding.Target, "binding target queue");
+        }
+
+        if (binding.DeadLetter is not null)
+        {
+            Validate(binding.DeadLetter, "binding deadletter queue");
+        }
+
+        return binding;
+    }
 }

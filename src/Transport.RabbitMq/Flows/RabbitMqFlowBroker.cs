@@ -199,7 +199,7 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
 
     public async ValueTask AddBindingAsync(FlowBinding binding, CancellationToken cancellationToken)
     {
-        ValidateBinding(binding);
+        FlowNames.Validate(binding);
         if (binding.Kind == FlowBindingKind.PubSub)
         {
             await AdminAsync($"cannot bind queue '{binding.Target}' to exchange '{binding.Source}'", async (channel, token) =>
@@ -241,7 +241,7 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
 
     public async ValueTask RemoveBindingAsync(FlowBinding binding, CancellationToken cancellationToken)
     {
-        ValidateBinding(binding);
+        FlowNames.Validate(binding);
         if (binding.Kind == FlowBindingKind.PubSub)
         {
             await UnbindAsync(binding.Source!, binding.Target!, cancellationToken).ConfigureAwait(false);
@@ -453,8 +453,13 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
 
     private async ValueTask PublishCoreAsync(string exchange, string routingKey, bool mandatory, ReadOnlyMemory<byte> body, string? traceParent, CancellationToken cancellationToken)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var publisher = _publisher ?? throw NotStarted();
+        var connection = Running();
+        var publisher = _publisher!;
+        if (!connection.IsOpen)
+        {
+            // While the connection recovers, a publish would be written nowhere and lost without a word.
+            throw RabbitMqTransport.Unavailable($"cannot publish to {(exchange.Length == 0 ? $"queue '{routingKey}'" : $"exchange '{exchange}'")}: the connection is lost and recovering", null);
+        }
 
         // msgflo publishes bare bodies (no content type, transient); a trace context rides in a header.
         var properties = new BasicProperties();
@@ -542,6 +547,13 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
         {
             throw Map(e, what);
         }
+        catch (OperationCanceledException)
+        {
+            // The broker may still answer the abandoned call: the next step gets a channel of its own.
+            await DisposeQuietlyAsync(_adminChannel).ConfigureAwait(false);
+            _adminChannel = null;
+            throw;
+        }
         finally
         {
             _admin.Release();
@@ -566,32 +578,6 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
         return RabbitMqTransport.Unavailable($"{what}: {e.Message}", e);
 
         static string Capitalised(string text) => text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..];
-    }
-
-    private static void ValidateBinding(FlowBinding binding)
-    {
-        ArgumentNullException.ThrowIfNull(binding);
-        if (binding.Kind == FlowBindingKind.PubSub)
-        {
-            FlowNames.Validate(binding.Source, "binding source exchange");
-            FlowNames.Validate(binding.Target, "binding target queue");
-            return;
-        }
-
-        if (binding.Source is not null)
-        {
-            FlowNames.ValidateDeclared(binding.Source, "binding source exchange");
-        }
-
-        if (binding.Target is not null)
-        {
-            FlowNames.ValidateDeclared(binding.Target, "binding target queue");
-        }
-
-        if (binding.DeadLetter is not null)
-        {
-            FlowNames.Validate(binding.DeadLetter, "binding deadletter queue");
-        }
     }
 
     private IConnection Running()

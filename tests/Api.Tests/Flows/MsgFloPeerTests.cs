@@ -249,9 +249,10 @@ public sealed class MsgFloPeerTests : IAsyncLifetime
             await Broker.SendToQueueAsync($"{a}.IN", Encoding.UTF8.GetBytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), null, None);
         }
 
+        var sent = clock.Elapsed;
         await done.Task.Within($"{Count} messages through the pipeline (got {Volatile.Read(ref received)})", TimeSpan.FromSeconds(120));
         clock.Stop();
-        var line = $"msgflo-nodejs 3-stage pipeline wired by Trellis on RabbitMQ: {Count} messages in {clock.Elapsed.TotalSeconds:F2} s = {Count / clock.Elapsed.TotalSeconds:F0} msg/s";
+        var line = $"msgflo-nodejs 3-stage pipeline wired by Trellis on RabbitMQ: {Count} messages in {clock.Elapsed.TotalSeconds:F2} s = {Count / clock.Elapsed.TotalSeconds:F0} msg/s (sending took {sent.TotalSeconds:F2} s)";
         TestContext.Current.SendDiagnosticMessage(line);
         var report = Environment.GetEnvironmentVariable("TRELLIS_FLOW_THROUGHPUT_FILE");
         if (!string.IsNullOrEmpty(report))

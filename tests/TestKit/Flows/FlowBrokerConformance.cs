@@ -449,6 +449,25 @@ public abstract class FlowBrokerConformance : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_plain_queue_declaration_conflicts_with_an_inport_of_the_same_name()
+    {
+        var broker = await BrokerAsync();
+        var inport = Name("both.IN");
+        await broker.DeclareInportAsync(inport, FlowPortOptions.Default, default);
+
+        // The inport has x-dead-letter-exchange, a plain queue none: RabbitMQ finds them inequivalent (406).
+        var conflict = await Assert.ThrowsAsync<TrellisException>(async () => await broker.DeclareQueueAsync(inport, default));
+        Assert.Equal(ErrorKind.FailedPrecondition, conflict.Kind);
+        Assert.Contains(inport, conflict.Message, StringComparison.Ordinal);
+
+        var plain = Name("plain");
+        await broker.DeclareQueueAsync(plain, default);
+        var reverse = await Assert.ThrowsAsync<TrellisException>(async () => await broker.DeclareInportAsync(plain, FlowPortOptions.Default, default));
+        Assert.Equal(ErrorKind.FailedPrecondition, reverse.Kind);
+        Assert.True(await broker.QueueExistsAsync(inport, default), "the broker is usable after the refusals");
+    }
+
+    [Fact]
     public async Task Bad_names_are_invalid_arguments()
     {
         var broker = await BrokerAsync();
