@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Flows;
+using Trellis.Api.Flows.Fbp;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
@@ -87,6 +88,7 @@ public static class TrellisApp
         app.MapTrellisGrpc();
         app.MapTrellisApps();
         app.MapTrellisFlows();
+        app.MapTrellisFbp();
         return app;
     }
 
