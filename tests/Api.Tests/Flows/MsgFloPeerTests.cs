@@ -9,26 +9,23 @@ using Trellis.Flows.Graphs;
 using Trellis.Flows.Networks;
 using Trellis.Grains.Flows;
 using Trellis.TestKit;
+using Trellis.TestKit.Net;
 using Xunit;
 
 namespace Trellis.Api.Tests.Flows;
 
-/// <summary>The fbp discovery queue is one per broker (as in msgflo): these tests run alone so that their silo is the one
-/// that consumes it.</summary>
-[CollectionDefinition(nameof(MsgFloPeers), DisableParallelization = true)]
-public sealed class MsgFloPeers;
-
 /// <summary>Stock msgflo-nodejs participants (tests/Interop/flows) on RabbitMQ, discovered and wired by Trellis (a silo
 /// composed like the real process on the test broker): a 3-stage pipeline set by SetGraph with an IIP, data in at the
 /// first inqueue and out at the last outport, an edge removed, a participant that starts after its graph, expiry, and
-/// round robin with deadletter.</summary>
-[Collection(nameof(MsgFloPeers))]
+/// round robin with deadletter. Each test has a virtual host of its own: the fbp discovery queue is one per virtual host
+/// (as in msgflo), consumed by one coordinator.</summary>
 public sealed class MsgFloPeerTests : IAsyncLifetime
 {
     private static readonly CancellationToken None = CancellationToken.None;
     private readonly List<MsgFloParticipant> _participants = [];
     private readonly List<IAsyncDisposable> _watches = [];
     private TestGateway _silo = null!;
+    private RabbitMqVirtualHost _vhost = null!;
     private string _broker = null!;
 
     private IFlowNetworks Networks => _silo.Services.GetRequiredService<IFlowNetworks>();
@@ -37,8 +34,13 @@ public sealed class MsgFloPeerTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        var settings = TestBroker.GatewaySettings("flows");
-        _broker = settings["Trellis:Transport:RabbitMq:Uri"]!;
+        _vhost = await RabbitMqVirtualHost.CreateAsync("msgflo");
+        _broker = _vhost.Uri;
+        var settings = new Dictionary<string, string?>
+        {
+            ["Trellis:Transport:Provider"] = "RabbitMq",
+            ["Trellis:Transport:RabbitMq:Uri"] = _broker,
+        };
         settings["Trellis:Flows:DiscoveryRetry"] = "0.5";
         _silo = await TestGateway.StartAsync(settings: settings);
         var discovery = _silo.Services.GetRequiredService<FlowDiscoveryService>();
@@ -62,6 +64,7 @@ public sealed class MsgFloPeerTests : IAsyncLifetime
             }
 
             await _silo.DisposeAsync();
+            await _vhost.DisposeAsync();
         }
     }
 

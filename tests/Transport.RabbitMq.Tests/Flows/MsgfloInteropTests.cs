@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Trellis.Flows.Broker;
 using Trellis.Flows.Discovery;
 using Trellis.TestKit;
+using Trellis.TestKit.Net;
 using Trellis.Transport.RabbitMq.Flows;
 using Xunit;
 
@@ -18,6 +19,7 @@ public sealed class MsgfloInteropTests : IAsyncLifetime
     private readonly string _role = $"trellis-repeat-{Guid.NewGuid():N}"[..23];
     private readonly StringBuilder _output = new();
     private RabbitMqFlowBroker? _broker;
+    private RabbitMqVirtualHost? _vhost;
     private Process? _participant;
 
     public ValueTask InitializeAsync() => ValueTask.CompletedTask;
@@ -35,12 +37,19 @@ public sealed class MsgfloInteropTests : IAsyncLifetime
         {
             await _broker.DisposeAsync();
         }
+
+        if (_vhost is not null)
+        {
+            await _vhost.DisposeAsync();
+        }
     }
 
     [Fact]
     public async Task A_msgflo_nodejs_participant_is_discovered_wired_and_repeats_what_we_send()
     {
-        var uri = Broker.Uri;
+        // A virtual host of its own: a Trellis silo of another test on the broker may hold the default fbp queue.
+        _vhost = await RabbitMqVirtualHost.CreateAsync("interop");
+        var uri = new Uri(_vhost.Uri);
         var root = RepoRoot();
         var msgflo = Path.Combine(root, "tests", "Interop", "node", "node_modules", "msgflo-nodejs", "bin", "msgflo-nodejs");
         Assert.True(File.Exists(msgflo), $"msgflo-nodejs is not installed at {msgflo}: {Hint}");
