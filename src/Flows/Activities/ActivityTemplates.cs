@@ -27,8 +27,8 @@ public static class ActivityTemplates
             msg = json.loads(line)
             # msg = {"id": "...", "port": "in", "data": ...}
             result = msg["data"]
-            print(json.dumps({"id": msg["id"], "port": "out", "data": result}), flush=True)
-            print(json.dumps({"id": msg["id"], "ack": True}), flush=True)
+            print(json.dumps({"id": msg["id"], "port": "out", "data": result}, separators=(",", ":")), flush=True)
+            print(json.dumps({"id": msg["id"], "ack": True}, separators=(",", ":")), flush=True)
 
         """;
 

@@ -305,13 +305,14 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
                 return;
             }
 
-            var id = Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture);
-            var line = new ArrayBufferWriter<byte>(delivery.Body.Length + 64);
-            ActivityProtocol.WriteInput(line, id, port, delivery.Body.Span);
-            _inFlight[id] = delivery;
             await _stdinLock.WaitAsync(ct);
             try
             {
+                // Numbered and written under the lock, so the activity sees messages in the order they were delivered.
+                var id = (++_next).ToString(CultureInfo.InvariantCulture);
+                var line = new ArrayBufferWriter<byte>(delivery.Body.Length + 64);
+                ActivityProtocol.WriteInput(line, id, port, delivery.Body.Span);
+                _inFlight[id] = delivery;
                 await _stdin.WriteAsync(line.WrittenMemory, ct);
                 await _stdin.FlushAsync(ct);
             }
