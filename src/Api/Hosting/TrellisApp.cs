@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
+using Trellis.Api.Flows;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
@@ -73,6 +74,7 @@ public static class TrellisApp
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
+        builder.Services.AddTrellisFlowsApi();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -82,6 +84,7 @@ public static class TrellisApp
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
+        app.MapTrellisFlows();
         return app;
     }
 
