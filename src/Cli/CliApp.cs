@@ -19,6 +19,8 @@ public static class CliApp
         root.Subcommands.Add(GraphCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(ParticipantsCommand.Create());
+        root.Subcommands.Add(ActivityCommand.Create());
+        root.Subcommands.Add(HostCommand.Create());
         return root;
     }
 
