@@ -5,7 +5,8 @@ using Trellis.Flows.Graphs;
 
 namespace Trellis.Flows.Networks;
 
-/// <summary>An initial information packet that can be sent: the target's inqueue is known.</summary>
+/// <summary>An initial information packet that can be sent: the target's inqueue is known, and so is every participant
+/// downstream of it (what it sets off would otherwise be lost on an outport with nothing bound yet).</summary>
 /// <param name="Key">Identifies the IIP within its graph (target and data), so it is sent once.</param>
 public sealed record FlowInitial(string Key, FlowPortRef Target, string Queue, JsonNode? Data);
 
@@ -62,7 +63,8 @@ public static class FlowWiring
             if (connection.Src is not { } src)
             {
                 var key = InitialKey(connection, iipCounts);
-                if (resolver.Queue(connection.Tgt, inport: true, $"initial packet to {connection.Tgt}") is { } queue)
+                if (resolver.Queue(connection.Tgt, inport: true, $"initial packet to {connection.Tgt}") is { } queue
+                    && DownstreamKnown(graph, connection.Tgt.Process, participantsByRole))
                 {
                     initials.Add(new FlowInitial(key, connection.Tgt, queue, connection.Data?.DeepClone()));
                 }
@@ -125,6 +127,31 @@ public static class FlowWiring
     /// or the port is hidden.</summary>
     public static string? FindQueue(ParticipantDefinition participant, string port, bool inport) =>
         (inport ? participant.FindInport(port) : participant.FindOutport(port))?.Queue;
+
+    /// <summary>True when every participant node reachable from <paramref name="node"/> has been discovered, so that what
+    /// an IIP sets off is not lost on an outport nothing is bound to yet.</summary>
+    private static bool DownstreamKnown(FlowGraph graph, string node, IReadOnlyDictionary<string, ParticipantDefinition> participants)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal) { node };
+        var next = new Queue<string>([node]);
+        while (next.TryDequeue(out var current))
+        {
+            if (IsParticipant(graph.Processes.GetValueOrDefault(current)) && !participants.ContainsKey(current))
+            {
+                return false;
+            }
+
+            foreach (var edge in graph.Edges)
+            {
+                if (edge.Src!.Process == current && seen.Add(edge.Tgt.Process))
+                {
+                    next.Enqueue(edge.Tgt.Process);
+                }
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>The keys of every IIP of the graph, in order (see <see cref="FlowInitial.Key"/>).</summary>
     public static IReadOnlyList<string> InitialKeys(FlowGraph graph)

@@ -127,6 +127,7 @@ internal sealed partial class FlowGraphGrain(
             }
         }
 
+        state.State.Bindings = [.. plan.Bindings.Where(state.State.Bindings.Contains)]; // in graph order
         var keys = FlowWiring.InitialKeys(graph);
         state.State.Delivered.RemoveAll(k => !keys.Contains(k));
         foreach (var initial in plan.Initials)
