@@ -3,12 +3,14 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Trellis.Api.Activities;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Flows;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
+using Trellis.Hosting.Activities;
 using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Configuration;
 using Trellis.Hosting.Health;
@@ -75,6 +77,11 @@ public static class TrellisApp
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
         builder.Services.AddTrellisFlowsApi();
+        if (role == "silo")
+        {
+            builder.Services.AddTrellisActivities(builder.Configuration);
+        }
+
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -85,6 +92,7 @@ public static class TrellisApp
         app.MapTrellisGrpc();
         app.MapTrellisApps();
         app.MapTrellisFlows();
+        app.MapTrellisActivities();
         return app;
     }
 
