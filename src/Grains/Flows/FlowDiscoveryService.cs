@@ -79,7 +79,7 @@ public sealed partial class FlowDiscoveryService(
         Trellis.Flows.Discovery.ParticipantDefinition definition;
         try
         {
-            definition = Discovery.ParseMessage(delivery.Body.Span);
+            definition = Discovery.ParseMessage(delivery.Body.Span, options.ParticipantTimeout);
         }
         catch (TrellisException e)
         {

@@ -88,7 +88,7 @@ internal sealed partial class FlowGraphGrain(
         {
             try
             {
-                participants[role] = Discovery.FromPayload(payload);
+                participants[role] = Discovery.FromPayload(payload, FlowsOptions.DefaultParticipantTimeout);
             }
             catch (TrellisException)
             {

@@ -23,7 +23,7 @@ public sealed class FlowNetworks(IGrainFactory grains, IFlowBroker broker) : IFl
         var list = new List<ParticipantInfo>(entries.Length);
         foreach (var e in entries)
         {
-            if (TryDefinition(e.Payload) is { } definition)
+            if (TryDefinition(e.Payload, e.Heartbeat) is { } definition)
             {
                 list.Add(new ParticipantInfo(definition, e.FirstSeen, e.LastSeen, e.Expired ? ParticipantStatus.Expired : ParticipantStatus.Online));
             }
@@ -138,7 +138,7 @@ public sealed class FlowNetworks(IGrainFactory grains, IFlowBroker broker) : IFl
     private async Task<string> ResolveAsync(string graph, FlowPortRef end, bool inport, CancellationToken cancellationToken)
     {
         var byRole = await Directory.DefinitionsByRole().WaitAsync(cancellationToken);
-        if (!byRole.TryGetValue(end.Process, out var payload) || TryDefinition(payload) is not { } participant)
+        if (!byRole.TryGetValue(end.Process, out var payload) || TryDefinition(payload, FlowsOptions.DefaultParticipantTimeout) is not { } participant)
         {
             throw new TrellisException(ErrorKind.FailedPrecondition, $"graph '{graph}': no participant of role '{end.Process}' has been discovered yet");
         }
@@ -147,11 +147,11 @@ public sealed class FlowNetworks(IGrainFactory grains, IFlowBroker broker) : IFl
             ?? throw new TrellisException(ErrorKind.NotFound, $"graph '{graph}': participant '{participant.Id}' has no {(inport ? "inport" : "outport")} '{end.Port}' with a queue");
     }
 
-    private static ParticipantDefinition? TryDefinition(string payload)
+    private static ParticipantDefinition? TryDefinition(string payload, TimeSpan heartbeat)
     {
         try
         {
-            return Discovery.FromPayload(payload);
+            return Discovery.FromPayload(payload, heartbeat);
         }
         catch (Exception e) when (e is TrellisException or JsonException)
         {
