@@ -13,6 +13,7 @@ using Trellis.Core.Errors;
 using Trellis.Hosting.Activities;
 using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Configuration;
+using Trellis.Hosting.Flows;
 using Trellis.Hosting.Health;
 using Trellis.Hosting.Messaging;
 
@@ -73,6 +74,7 @@ public static class TrellisApp
 
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.AddTrellisCluster(hostSilo: role == "silo");
+        builder.AddTrellisFlows(hostSilo: role == "silo");
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
@@ -119,6 +121,7 @@ public static class TrellisApp
           Trellis:Storage:Provider          Sqlite (default), Postgres or Memory: grain state and reminders
           Trellis:Storage:Sqlite:Path       grain state, node registrations, reminders (data/trellis.db)
           Trellis:Storage:Postgres:ConnectionString   Host=...;Username=...;Password=...;Database=...
+          Trellis:Flows:ParticipantTimeout  seconds a MsgFlo participant without a heartbeat stays online (600)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
