@@ -96,6 +96,9 @@ start() {
   log "ready in $((SECONDS - t0))s"
 
   echo "TRELLIS_TEST_RABBITMQ=amqp://guest:guest@127.0.0.1:$amqp/" | tee "$dir/env"
+  # Where rabbitmqctl finds this node: tests that need a broker of their own (the fbp discovery queue is one
+  # per virtual host) make a virtual host with it (tests/TestKit/Net/RabbitMqVirtualHost.cs).
+  echo "TRELLIS_TEST_RABBITMQ_NODE=$dir" >>"$dir/env"
 }
 
 # find_beam HOME: pid of the Erlang VM started with -home HOME (each node has its own HOME).

@@ -11,14 +11,35 @@ namespace Trellis.Api.Grpc;
 /// <summary><c>trellis.v1.Nodes</c> (protos/trellis/v1/nodes.proto): the node operations of the proxy API, with the
 /// same <see cref="ProxyOperations"/> as the REST handlers, and <c>Connect</c>, the stream through which a gRPC client is
 /// a node. Domain errors become statuses in <see cref="Internal.ErrorInterceptor"/>.</summary>
-internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogger<NodesGrpcService> logger) : Nodes.NodesBase
+internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogger<NodesGrpcService> logger, Flows.NodeParticipants? participants = null) : Nodes.NodesBase
 {
     private static readonly StatusResponse Ok = new() { Status = "ok" };
 
     public override async Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
     {
-        var (record, token) = await operations.RegisterAsync(operations.Parse.Registration(request), stream: null, context.CancellationToken);
+        var registration = operations.Parse.Registration(request);
+        var ports = Flows.NodeParticipants.ParsePorts(request);
+        var (record, token) = await operations.RegisterAsync(registration, stream: null, context.CancellationToken);
+        await AttachPortsAsync(record, ports);
         return new RegisterNodeResponse { Id = record.Id, Status = record.Status.ToWire(), Token = token };
+    }
+
+    public override async Task<StatusResponse> SendOutport(OutportMessage request, ServerCallContext context)
+    {
+        await AuthorizeAsync(context, request.Id);
+        var data = Internal.ProtoJson.ToPayload(request.Data, "data");
+        var flows = participants ?? throw new TrellisException(ErrorKind.Unavailable, "flows are not available in this process");
+        await flows.PublishAsync(request.Id, request.Port, data.IsNull ? "null"u8.ToArray() : data.Utf8, context.CancellationToken);
+        return Ok;
+    }
+
+    /// <summary>Makes a node that declared flow ports a participant (issue 11 item 6).</summary>
+    private async Task AttachPortsAsync(NodeRecord record, Flows.NodeFlowPorts? ports)
+    {
+        if (ports is not null && participants is not null)
+        {
+            await participants.AttachAsync(record, ports);
+        }
     }
 
     public override async Task<Node> GetNode(NodeRef request, ServerCallContext context) =>
@@ -63,7 +84,10 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
         switch (first.KindCase)
         {
             case NodeMessage.KindOneofCase.Register:
-                var (record, issued) = await operations.RegisterAsync(operations.Parse.Registration(first.Register, streamNode: true), stream, context.CancellationToken);
+                var registration = operations.Parse.Registration(first.Register, streamNode: true);
+                var ports = Flows.NodeParticipants.ParsePorts(first.Register);
+                var (record, issued) = await operations.RegisterAsync(registration, stream, context.CancellationToken);
+                await AttachPortsAsync(record, ports);
                 node = registry.Find(record.Id) ?? throw new TrellisException(ErrorKind.NotFound, $"node {record.Id} was deleted as it registered");
                 token = issued;
                 registered = true;

@@ -5,11 +5,14 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
+using Trellis.Api.Flows;
+using Trellis.Api.Flows.Fbp;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
 using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Configuration;
+using Trellis.Hosting.Flows;
 using Trellis.Hosting.Health;
 using Trellis.Hosting.Messaging;
 
@@ -70,9 +73,11 @@ public static class TrellisApp
 
         builder.Services.AddTrellisMessaging(builder.Configuration);
         builder.AddTrellisCluster(hostSilo: role == "silo");
+        builder.AddTrellisFlows(hostSilo: role == "silo");
         builder.Services.AddTrellisProxy(builder.Configuration);
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
+        builder.Services.AddTrellisFlowsApi();
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -82,6 +87,8 @@ public static class TrellisApp
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
+        app.MapTrellisFlows();
+        app.MapTrellisFbp();
         return app;
     }
 
@@ -108,6 +115,7 @@ public static class TrellisApp
           Trellis:Storage:Provider          Sqlite (default), Postgres or Memory: grain state and reminders
           Trellis:Storage:Sqlite:Path       grain state, node registrations, reminders (data/trellis.db)
           Trellis:Storage:Postgres:ConnectionString   Host=...;Username=...;Password=...;Database=...
+          Trellis:Flows:ParticipantTimeout  seconds a MsgFlo participant without a heartbeat stays online (600)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 

@@ -62,6 +62,9 @@ public sealed partial class NodeRegistry
     /// <summary>Raised after every health check has been applied (status changed or not).</summary>
     public event Action<NodeStatusEvent>? HealthChecked;
 
+    /// <summary>Raised after a node was deleted (its id).</summary>
+    public event Action<string>? Deleted;
+
     /// <summary>Registered nodes.</summary>
     public int Count => Volatile.Read(ref _count);
 
@@ -281,6 +284,35 @@ public sealed partial class NodeRegistry
         }
 
         LogDeleted(_logger, node.Id);
+        if (Deleted is { } deleted)
+        {
+            try
+            {
+                deleted(node.Id);
+            }
+            catch (Exception error)
+            {
+                LogObserverFailed(_logger, error, node.Id);
+            }
+        }
+    }
+
+    /// <summary>Delivers a flow message to a node as a signal on <paramref name="topic"/> at <paramref name="target"/>'s path
+    /// (by its stream or HTTP, as slots deliver); a node with nothing listening is marked dirty.</summary>
+    internal async Task<CallResult> DeliverAsync(string nodeId, NodeSubscription target, string topic, JsonPayload data)
+    {
+        if (Find(nodeId) is not { } node || node.Deleted)
+        {
+            return new CallResult(Message.Error(Codes.NotFound, $"node {nodeId} is not registered here"), true);
+        }
+
+        var result = await CallAsync(node, target, topic, NodeCredentials.NewId(), data, isSignal: true).ConfigureAwait(false);
+        if (result.Refused)
+        {
+            ReportRefused(node);
+        }
+
+        return result;
     }
 
     /// <summary>Serves a node by a Connect stream from now on: it becomes ok and its subscriptions are made.</summary>

@@ -11,7 +11,7 @@ namespace Trellis.Api.Proxy;
 
 /// <summary>The handlers of the Gilmour proxy HTTP API (reference/systems.md §2.4): they read JSON bodies, call
 /// <see cref="ProxyOperations"/> (shared with the gRPC API) and write JSON answers.</summary>
-internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> logger)
+internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> logger, Flows.NodeParticipants? participants = null)
 {
     public ILogger Logger { get; } = logger;
 
@@ -26,7 +26,13 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
         string token;
         using (var body = await RequestBodies.ReadObjectAsync(context, MaxBodyBytes))
         {
+            // Ports are checked before the node exists, so a bad one refuses the registration whole.
+            var ports = Flows.NodeParticipants.ParsePorts(body.RootElement);
             (record, token) = await operations.RegisterAsync(body.RootElement, stream: null, context.RequestAborted);
+            if (ports is not null && participants is not null)
+            {
+                await participants.AttachAsync(record, ports);
+            }
         }
 
         await WriteAsync(context, StatusCodes.Status200OK, w =>

@@ -1,15 +1,166 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Trellis.Core.Errors;
+using Trellis.Flows.Graphs.Internal;
 
 namespace Trellis.Flows.Graphs;
 
 public sealed partial class FlowGraph
 {
-    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    // Parsed graphs may carry two details of the JavaScript objects fbp builds that the model does not hold: a node
+    // whose metadata key came before its component key, and an empty "properties" object that was present.
+    private HashSet<FlowProcess>? _metadataFirst;
 
-    /// <summary>The graph as JSON, field for field as the <c>fbp</c> parser prints it.</summary>
-    public string ToJson(bool indented = true) => ToJsonNode().ToJsonString(indented ? Indented : null);
+    /// <summary>True when "properties" is printed even if empty (fbp prints it only once an annotation made it).</summary>
+    internal bool ShowEmptyProperties { get; set; }
+
+    internal void MarkMetadataFirst(FlowProcess process) => (_metadataFirst ??= new(ReferenceEqualityComparer.Instance)).Add(process);
+
+    /// <summary>The graph as JSON, byte for byte as <c>JSON.stringify(graph, null, 2)</c> prints the <c>fbp</c>
+    /// parser's result (or <c>JSON.stringify(graph)</c> when not indented): JS number formatting and string escaping,
+    /// JS key order, and no "properties" when there are none.</summary>
+    public string ToJson(bool indented = true)
+    {
+        var text = new StringBuilder(256 + (Connections.Count * 160));
+        WriteJson(text, indented);
+        return text.ToString();
+    }
+
+    internal void WriteJson(StringBuilder text, bool indented)
+    {
+        var w = new JsJsonWriter(text, indented);
+        w.BeginObject();
+        w.Name("inports");
+        Exports(w, Inports);
+        w.Name("outports");
+        Exports(w, Outports);
+        w.Name("groups");
+        w.BeginArray();
+        foreach (var g in Groups)
+        {
+            w.Element();
+            w.BeginObject();
+            w.Name("name");
+            w.String(g.Name);
+            w.Name("nodes");
+            w.BeginArray();
+            foreach (var n in g.Nodes)
+            {
+                w.Element();
+                w.String(n);
+            }
+
+            w.EndArray();
+            Metadata(w, g.Metadata);
+            w.EndObject();
+        }
+
+        w.EndArray();
+        w.Name("processes");
+        w.BeginObject();
+        var ids = Processes.Keys.ToArray();
+        foreach (var i in JsKeys.Order(ids))
+        {
+            var p = Processes[ids[i]];
+            w.Name(ids[i]);
+            w.BeginObject();
+            var metadataFirst = _metadataFirst?.Contains(p) == true;
+            if (metadataFirst)
+            {
+                Metadata(w, p.Metadata);
+            }
+
+            w.Name("component");
+            w.String(p.Component);
+            if (!metadataFirst)
+            {
+                Metadata(w, p.Metadata);
+            }
+
+            w.EndObject();
+        }
+
+        w.EndObject();
+        w.Name("connections");
+        w.BeginArray();
+        foreach (var c in Connections)
+        {
+            w.Element();
+            w.BeginObject();
+            if (c.Src is { } src)
+            {
+                w.Name("src");
+                End(w, src);
+            }
+            else
+            {
+                w.Name("data");
+                w.Node(c.Data);
+            }
+
+            w.Name("tgt");
+            End(w, c.Tgt);
+            Metadata(w, c.Metadata);
+            w.EndObject();
+        }
+
+        w.EndArray();
+        if (Properties.Count > 0 || ShowEmptyProperties)
+        {
+            w.Name("properties");
+            w.Node(Properties);
+        }
+
+        w.Name("caseSensitive");
+        w.Bool(CaseSensitive);
+        w.EndObject();
+
+        static void Exports(JsJsonWriter w, OrderedDictionary<string, FlowExport> ports)
+        {
+            w.BeginObject();
+            var names = ports.Keys.ToArray();
+            foreach (var i in JsKeys.Order(names))
+            {
+                var e = ports[names[i]];
+                w.Name(names[i]);
+                w.BeginObject();
+                w.Name("process");
+                w.String(e.Process);
+                w.Name("port");
+                w.String(e.Port);
+                Metadata(w, e.Metadata);
+                w.EndObject();
+            }
+
+            w.EndObject();
+        }
+
+        static void End(JsJsonWriter w, FlowPortRef end)
+        {
+            w.BeginObject();
+            w.Name("process");
+            w.String(end.Process);
+            w.Name("port");
+            w.String(end.Port);
+            if (end.Index is { } i)
+            {
+                w.Name("index");
+                w.Number(i);
+            }
+
+            w.EndObject();
+        }
+
+        static void Metadata(JsJsonWriter w, JsonObject? metadata)
+        {
+            if (metadata is not null)
+            {
+                w.Name("metadata");
+                w.Node(metadata);
+            }
+        }
+    }
 
     public JsonObject ToJsonNode()
     {
@@ -119,11 +270,17 @@ public sealed partial class FlowGraph
         {
             CaseSensitive = root["caseSensitive"] is JsonValue cs && cs.TryGetValue(out bool b) && b,
             Properties = Object(root["properties"], "properties") ?? [],
+            ShowEmptyProperties = root["properties"] is JsonObject,
         };
         foreach (var (id, value) in Object(root["processes"], "processes") ?? [])
         {
             var p = value as JsonObject ?? throw TrellisException.Invalid($"processes.{id} must be an object");
-            graph.Processes.Add(id, new FlowProcess(String(p["component"], $"processes.{id}.component"), Object(p["metadata"], $"processes.{id}.metadata")));
+            var process = new FlowProcess(String(p["component"], $"processes.{id}.component"), Object(p["metadata"], $"processes.{id}.metadata"));
+            graph.Processes.Add(id, process);
+            if (process.Metadata is not null && p.IndexOf("metadata") < p.IndexOf("component"))
+            {
+                graph.MarkMetadataFirst(process);
+            }
         }
 
         var connections = root["connections"] switch

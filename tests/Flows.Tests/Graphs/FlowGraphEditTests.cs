@@ -1,7 +1,7 @@
-using Xunit;
 using System.Text.Json.Nodes;
 using Trellis.Core.Errors;
 using Trellis.Flows.Graphs;
+using Xunit;
 
 namespace Trellis.Flows.Tests.Graphs;
 

@@ -23,7 +23,8 @@ internal sealed record PublishRequest(string? Topic, Composition? Composition, J
 /// <summary>Turns request bodies into validated values; every refusal names the field.</summary>
 internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messaging)
 {
-    private static readonly string[] RegistrationFields = ["port", "health_check", "host", "slots", "services"];
+    // role, component, inports and outports make the node a flow participant (read by Flows.NodeParticipants).
+    private static readonly string[] RegistrationFields = ["port", "health_check", "host", "slots", "services", "role", "component", "inports", "outports"];
     private static readonly string[] SubscriptionFields = ["topic", "group", "path", "timeout"];
     private static readonly string[] RequestFields = ["topic", "composition", "message", "timeout"];
     private static readonly string[] SignalFields = ["topic", "message"];

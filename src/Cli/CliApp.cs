@@ -1,0 +1,43 @@
+using System.CommandLine;
+
+namespace Trellis.Cli;
+
+/// <summary>The <c>trellis</c> command line: builds the command tree and runs it, so tests can run it in-process with their
+/// own output writers. Exit codes: 0 ok, 1 a request was refused or failed, 2 usage error, 3 the cluster is unreachable.</summary>
+public static class CliApp
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int Usage = 2;
+    public const int Unreachable = 3;
+
+    public static RootCommand Create()
+    {
+        var root = new RootCommand("trellis: operator and developer tool for a Trellis cluster");
+        root.Subcommands.Add(HealthCommand.Create());
+        root.Subcommands.Add(GrpcCommand.Create());
+        root.Subcommands.Add(GraphCommand.Create());
+        root.Subcommands.Add(FlowCommand.Create());
+        root.Subcommands.Add(ParticipantsCommand.Create());
+        return root;
+    }
+
+    /// <summary>Runs the command line; a usage error prints the problem and exits with <see cref="Usage"/>.</summary>
+    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    {
+        var configuration = new InvocationConfiguration { Output = output ?? Console.Out, Error = error ?? Console.Error };
+        var parse = Create().Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors)
+            {
+                await configuration.Error.WriteLineAsync($"trellis: {e.Message}");
+            }
+
+            await configuration.Error.WriteLineAsync("run 'trellis --help' for usage");
+            return Usage;
+        }
+
+        return await parse.InvokeAsync(configuration, cancellationToken);
+    }
+}

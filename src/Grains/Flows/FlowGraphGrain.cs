@@ -1,0 +1,163 @@
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Trellis.Core.Errors;
+using Trellis.Flows.Broker;
+using Trellis.Flows.Discovery;
+using Trellis.Flows.Graphs;
+using Trellis.Flows.Networks;
+using Trellis.Grains.Flows.Internal;
+
+namespace Trellis.Grains.Flows;
+
+internal sealed partial class FlowGraphGrain(
+    [PersistentState("graph")] IPersistentState<FlowGraphState> state,
+    ILogger<FlowGraphGrain> logger) : Grain, IFlowGraphGrain
+{
+    private IFlowBroker Broker => ServiceProvider.GetRequiredService<IFlowBroker>();
+
+    private IFlowDirectoryGrain Directory => GrainFactory.GetGrain<IFlowDirectoryGrain>(IFlowDirectoryGrain.Key);
+
+    public Task<string> Get() => Task.FromResult(state.State.Graph ?? new FlowGraph().ToJson(indented: false));
+
+    public async Task<FlowGraphSetup> Set(string graph)
+    {
+        var parsed = FlowGraph.FromJson(graph);
+        state.State.Graph = parsed.ToJson(indented: false);
+        await Directory.AddGraph(this.GetPrimaryKeyString());
+        return await RewireAsync(parsed);
+    }
+
+    public async Task<FlowEditResult> Apply(string change)
+    {
+        var graph = Load();
+        try
+        {
+            FlowJson.ReadChange(change).ApplyTo(graph);
+        }
+        catch (TrellisException e)
+        {
+            return new FlowEditResult(null, (int)e.Kind, e.Message);
+        }
+
+        state.State.Graph = graph.ToJson(indented: false);
+        await Directory.AddGraph(this.GetPrimaryKeyString());
+        return new FlowEditResult(await RewireAsync(graph), 0, null);
+    }
+
+    public Task<FlowGraphSetup> Setup() => Task.FromResult(Current());
+
+    public async Task ParticipantsChanged()
+    {
+        if (state.State.Graph is not null)
+        {
+            await RewireAsync(Load());
+        }
+    }
+
+    public async Task<FlowNetworkState> Start()
+    {
+        state.State.Started = true;
+        state.State.StartedAt = ServiceProvider.GetService<TimeProvider>()?.GetUtcNow() ?? DateTimeOffset.UtcNow;
+        await state.WriteStateAsync();
+        return Network();
+    }
+
+    public async Task<FlowNetworkState> Stop()
+    {
+        state.State.Started = false;
+        await state.WriteStateAsync();
+        return Network();
+    }
+
+    public Task<FlowNetworkState> Status() => Task.FromResult(Network());
+
+    private FlowNetworkState Network() => new(state.State.Started, state.State.StartedAt);
+
+    private FlowGraph Load() => state.State.Graph is { } json ? FlowGraph.FromJson(json) : new FlowGraph();
+
+    private FlowGraphSetup Current() => new([.. state.State.Bindings], [.. state.State.Pending], [.. state.State.Problems]);
+
+    /// <summary>Makes the broker match the graph: unbinds what the graph no longer has, binds what it newly can, and
+    /// sends the IIPs whose participant is known and that were not sent yet.</summary>
+    private async Task<FlowGraphSetup> RewireAsync(FlowGraph graph)
+    {
+        var name = this.GetPrimaryKeyString();
+        var participants = new Dictionary<string, ParticipantDefinition>(StringComparer.Ordinal);
+        foreach (var (role, payload) in await Directory.DefinitionsByRole())
+        {
+            try
+            {
+                participants[role] = Discovery.FromPayload(payload, FlowsOptions.DefaultParticipantTimeout);
+            }
+            catch (TrellisException)
+            {
+                // A stored payload that no longer parses is not wired; the participant's next announcement replaces it.
+            }
+        }
+
+        var plan = FlowWiring.Plan(graph, participants);
+        var problems = plan.Problems.ToList();
+        var broker = Broker;
+        foreach (var binding in state.State.Bindings.Except(plan.Bindings).ToList())
+        {
+            try
+            {
+                await broker.RemoveBindingAsync(binding, CancellationToken.None);
+            }
+            catch (TrellisException e)
+            {
+                LogUnbindFailed(logger, name, string.Join(" ", binding.Describe()), e.Message);
+            }
+
+            state.State.Bindings.Remove(binding);
+        }
+
+        foreach (var binding in plan.Bindings.Except(state.State.Bindings).ToList())
+        {
+            try
+            {
+                await broker.AddBindingAsync(binding, CancellationToken.None);
+                state.State.Bindings.Add(binding);
+                LogBound(logger, name, string.Join(" ", binding.Describe()));
+            }
+            catch (TrellisException e)
+            {
+                problems.Add($"{string.Join(" ", binding.Describe())}: {e.Message}");
+            }
+        }
+
+        state.State.Bindings = [.. plan.Bindings.Where(state.State.Bindings.Contains)]; // in graph order
+        var keys = FlowWiring.InitialKeys(graph);
+        state.State.Delivered.RemoveAll(k => !keys.Contains(k));
+        foreach (var initial in plan.Initials)
+        {
+            if (state.State.Delivered.Contains(initial.Key))
+            {
+                continue;
+            }
+
+            try
+            {
+                var body = Encoding.UTF8.GetBytes(initial.Data?.ToJsonString() ?? "null");
+                await broker.SendToQueueAsync(initial.Queue, body, null, CancellationToken.None);
+                state.State.Delivered.Add(initial.Key);
+            }
+            catch (TrellisException e)
+            {
+                problems.Add($"initial packet to {initial.Target}: {e.Message}");
+            }
+        }
+
+        state.State.Pending = [.. plan.Pending];
+        state.State.Problems = problems;
+        await state.WriteStateAsync();
+        return Current();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Graph {Graph}: {Binding}")]
+    private static partial void LogBound(ILogger logger, string graph, string binding);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Graph {Graph}: could not remove {Binding}: {Problem}")]
+    private static partial void LogUnbindFailed(ILogger logger, string graph, string binding, string problem);
+}
