@@ -40,6 +40,18 @@ public static class P8
 
         var (o, t) = (Harness.Median(ours), Harness.Median(theirs));
         Console.WriteLine($"P8a  trellis-wired {o:0} msgs/s   msgflo-wired {t:0} msgs/s   ratio {o / t:0.00}×");
+
+        var participants = IntOption(args, "--participants", 1000);
+        var listed = new List<double>();
+        var raw = new List<double>();
+        for (var i = 0; i < rounds; i++)
+        {
+            listed.Add(await Discovery.TrellisAsync(broker, trellis.Networks, $"p8d{round++}", participants));
+            raw.Add(await Discovery.RawAsync(broker, $"p8d{round++}", participants));
+        }
+
+        var (l, r) = (Harness.Median(listed), Harness.Median(raw));
+        Console.WriteLine($"P8d  {participants} participants announced on fbp → all listed in {l:0.00} s ({participants / l:0}/s)   raw consume+parse+ack {r:0.00} s   ratio {l / r:0.0}× the raw time");
         return 0;
     }
 
