@@ -19,6 +19,8 @@ public static class CliApp
         root.Subcommands.Add(GraphCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(ParticipantsCommand.Create());
+        root.Subcommands.Add(ActivityCommand.Create());
+        root.Subcommands.Add(HostCommand.Create());
         return root;
     }
 
@@ -26,7 +28,8 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
     {
         var configuration = new InvocationConfiguration { Output = output ?? Console.Out, Error = error ?? Console.Error };
-        var parse = Create().Parse(args);
+        // No response files: "@scope/name" is an activity name, not a file of arguments.
+        var parse = Create().Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             foreach (var e in parse.Errors)

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Trellis.Api.Activities;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Flows;
@@ -10,6 +11,7 @@ using Trellis.Api.Flows.Fbp;
 using Trellis.Api.Grpc;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
+using Trellis.Hosting.Activities;
 using Trellis.Hosting.Cluster;
 using Trellis.Hosting.Configuration;
 using Trellis.Hosting.Flows;
@@ -78,6 +80,11 @@ public static class TrellisApp
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
         builder.Services.AddTrellisFlowsApi();
+        if (role == "silo")
+        {
+            builder.Services.AddTrellisActivities(builder.Configuration);
+        }
+
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -89,6 +96,7 @@ public static class TrellisApp
         app.MapTrellisApps();
         app.MapTrellisFlows();
         app.MapTrellisFbp();
+        app.MapTrellisActivities();
         return app;
     }
 
