@@ -79,7 +79,7 @@ public sealed class MsgFloBadInputTests : IAsyncLifetime
         // No payload at all: msgflo's runtime reads payload.src.node and its process dies.
         await client.SendTextAsync(new JsonObject { ["protocol"] = "graph", ["command"] = "addedge", ["requestId"] = "no-payload", ["secret"] = TestGateway.AdminToken }.ToJsonString());
         var missing = await fbp.ErrorReplyAsync("no-payload", "graph:addedge without a payload");
-        Assert.Contains("graph", missing, StringComparison.OrdinalIgnoreCase);
+        Assert.Contains("No graph specified", missing, StringComparison.Ordinal); // the first required field, in fbp-protocol's words
         Assert.Contains("payload.src is required", await fbp.ErrorAsync("graph", "addedge", new JsonObject { ["graph"] = graph }), StringComparison.Ordinal);
         Assert.Contains("payload.tgt", await fbp.ErrorAsync("graph", "addedge", new JsonObject { ["src"] = Port(a, "out"), ["graph"] = graph }), StringComparison.Ordinal);
 
