@@ -25,12 +25,15 @@ internal sealed class FbpGrammar
     private readonly OrderedDictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<int, string> _anonymousNames = [];
     private readonly Dictionary<string, (long Number, string? Text)> _anonymousIndexes = new(StringComparer.Ordinal);
-    private readonly List<Item> _edges = [];
     private readonly List<Item> _line = [];
     private readonly List<(int Pos, int Count)> _levels = [];
-    private string _defaultInPort = "IN";
-    private string _defaultOutPort = "OUT";
+    private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _stringsBySpan;
+    private readonly Dictionary<string, string> _folded = new(StringComparer.Ordinal);
+    private string _defaultInPort;
+    private string _defaultOutPort;
     private JsonObject? _properties;
+    private Item? _unpaired;
     private bool _prototypeHasComponent;
     private int _pos;
     private int _maxFailPos;
@@ -41,6 +44,9 @@ internal sealed class FbpGrammar
         _in = input;
         _caseSensitive = caseSensitive;
         _graph = new FlowGraph { CaseSensitive = caseSensitive };
+        _stringsBySpan = _strings.GetAlternateLookup<ReadOnlySpan<char>>();
+        _defaultInPort = Fold("IN");
+        _defaultOutPort = Fold("OUT");
     }
 
     public FlowGraph Parse()
@@ -67,13 +73,11 @@ internal sealed class FbpGrammar
         Data,
     }
 
-    private sealed class Item(Kind kind, FlowPortRef? port, JsonNode? data = null)
+    /// <summary>A port (process, port name folded as needed, index) or an IIP's data; the <see cref="FlowPortRef"/>
+    /// is made only for the items that end up in the graph, not for every attempt a backtrack throws away.</summary>
+    private readonly record struct Item(Kind Kind, string? Process, string? Port, int? Index, JsonNode? Data)
     {
-        public Kind Kind { get; } = kind;
-
-        public FlowPortRef? Port { get; } = port;
-
-        public JsonNode? Data { get; } = data;
+        public FlowPortRef ToPortRef() => new(Process!, Port!, Index);
     }
 
     private sealed class NodeState
@@ -280,7 +284,7 @@ internal sealed class FbpGrammar
         {
             Spaces();
             LineTerminator();
-            _defaultInPort = defaultIn;
+            _defaultInPort = Fold(defaultIn);
             return true;
         }
 
@@ -290,7 +294,7 @@ internal sealed class FbpGrammar
         {
             Spaces();
             LineTerminator();
-            _defaultOutPort = defaultOut;
+            _defaultOutPort = Fold(defaultOut);
             return true;
         }
 
@@ -325,7 +329,7 @@ internal sealed class FbpGrammar
             // fbp registers a line's edges only when the connection is an array: a lone destination adds nothing.
             if (isArray)
             {
-                _edges.AddRange(_line);
+                RegisterEdges(_line);
             }
 
             return true;
@@ -380,7 +384,7 @@ internal sealed class FbpGrammar
             Fail(E.AnnotationKeyChar);
             if (_pos > k)
             {
-                key = _in[k.._pos];
+                key = Text(k, _pos);
                 if (Spaces1())
                 {
                     var v = _pos;
@@ -392,7 +396,7 @@ internal sealed class FbpGrammar
                     Fail(E.AnnotationValueChar);
                     if (_pos > v)
                     {
-                        value = _in[v.._pos];
+                        value = Text(v, _pos);
                         return true;
                     }
                 }
@@ -472,8 +476,8 @@ internal sealed class FbpGrammar
         var s0 = _pos;
         if (PortThenSpaces(out var x) && NodeRef(out var proc) && SpacesThenPort(out var y))
         {
-            items.Add(new Item(Kind.Tgt, MakePort(proc, x, _defaultInPort)));
-            items.Add(new Item(Kind.Src, MakePort(proc, y, _defaultOutPort)));
+            items.Add(MakePort(Kind.Tgt, proc, x, _defaultInPort));
+            items.Add(MakePort(Kind.Src, proc, y, _defaultOutPort));
             return true;
         }
 
@@ -482,8 +486,8 @@ internal sealed class FbpGrammar
         if (NodeWithComponent(out proc))
         {
             var hasOut = SpacesThenPort(out y);
-            items.Add(new Item(Kind.Tgt, MakePort(proc, hasIn ? x : null, _defaultInPort)));
-            items.Add(new Item(Kind.Src, MakePort(proc, hasOut ? y : null, _defaultOutPort)));
+            items.Add(MakePort(Kind.Tgt, proc, hasIn ? x : null, _defaultInPort));
+            items.Add(MakePort(Kind.Src, proc, hasOut ? y : null, _defaultOutPort));
             return true;
         }
 
@@ -500,7 +504,7 @@ internal sealed class FbpGrammar
         }
 
         var hasPort = SpacesThenPort(out var port);
-        items.Add(new Item(Kind.Src, MakePort(proc, hasPort ? port : null, _defaultOutPort)));
+        items.Add(MakePort(Kind.Src, proc, hasPort ? port : null, _defaultOutPort));
         return true;
     }
 
@@ -515,14 +519,44 @@ internal sealed class FbpGrammar
             return false;
         }
 
-        items.Add(new Item(Kind.Tgt, MakePort(proc, hasPort ? port : null, _defaultInPort)));
+        items.Add(MakePort(Kind.Tgt, proc, hasPort ? port : null, _defaultInPort));
         return true;
     }
 
-    private FlowPortRef MakePort(string process, Port? port, string defaultPort) =>
-        port is { } p ? new FlowPortRef(process, p.Name, p.Index) : new FlowPortRef(process, Fold(defaultPort));
+    /// <summary>A port item; <paramref name="defaultPort"/> is already folded.</summary>
+    private static Item MakePort(Kind kind, string process, Port? port, string defaultPort) =>
+        port is { } p ? new Item(kind, process, p.Name, p.Index, null) : new Item(kind, process, defaultPort, null, null);
 
-    private string Fold(string name) => _caseSensitive ? name : name.ToLowerInvariant();
+    /// <summary>A port name folded to lower case unless case sensitive, each distinct name folded once.</summary>
+    private string Fold(string name)
+    {
+        if (_caseSensitive)
+        {
+            return name;
+        }
+
+        if (!_folded.TryGetValue(name, out var folded))
+        {
+            folded = name.ToLowerInvariant();
+            _folded.Add(name, folded);
+        }
+
+        return folded;
+    }
+
+    /// <summary><c>_in[start..end]</c>, the same string object each time the same text is read: a backtrack that
+    /// reads a name again allocates nothing.</summary>
+    private string Text(int start, int end)
+    {
+        var span = _in.AsSpan(start, end - start);
+        if (!_stringsBySpan.TryGetValue(span, out var text))
+        {
+            text = span.ToString();
+            _strings.Add(text, text);
+        }
+
+        return text;
+    }
 
     /// <summary><c>iip = "'" iipchar* "'" / JSON_text</c>; in a quoted IIP only <c>\'</c> is an escape.</summary>
     private bool Iip(List<Item> items)
@@ -568,7 +602,7 @@ internal sealed class FbpGrammar
             if (Char('\'', E.Quote))
             {
                 var data = unescaped is null ? _in[run..end] : unescaped.Append(_in, run, end - run).ToString();
-                items.Add(new Item(Kind.Data, null, JsonValue.Create(data)));
+                items.Add(new Item(Kind.Data, null, null, null, JsonValue.Create(data)));
                 return true;
             }
 
@@ -577,7 +611,7 @@ internal sealed class FbpGrammar
 
         if (JsonText(out var value))
         {
-            items.Add(new Item(Kind.Data, null, value));
+            items.Add(new Item(Kind.Data, null, null, null, value));
             return true;
         }
 
@@ -607,7 +641,7 @@ internal sealed class FbpGrammar
         }
 
         Fail(E.NodeNameChar);
-        name = _in[start.._pos];
+        name = Text(start, _pos);
         return true;
     }
 
@@ -654,7 +688,7 @@ internal sealed class FbpGrammar
         }
 
         Fail(E.ComponentChar);
-        var name = _in[start.._pos];
+        var name = Text(start, _pos);
         string? meta = null;
         var m = _pos;
         if (Char(':', E.Colon))
@@ -668,7 +702,7 @@ internal sealed class FbpGrammar
             Fail(E.MetaChar);
             if (_pos > metaStart)
             {
-                meta = _in[metaStart.._pos];
+                meta = Text(metaStart, _pos);
             }
             else
             {
@@ -844,7 +878,7 @@ internal sealed class FbpGrammar
         }
 
         Fail(E.PortNameChar);
-        name = _in[start.._pos];
+        name = Text(start, _pos);
         return true;
     }
 
@@ -1229,11 +1263,8 @@ internal sealed class FbpGrammar
 
     private void RegisterExport(OrderedDictionary<string, FlowExport> ports, string node, string port, string pub)
     {
-        if (!_caseSensitive)
-        {
-            pub = pub.ToLowerInvariant();
-            port = port.ToLowerInvariant();
-        }
+        pub = Fold(pub);
+        port = Fold(port);
 
         // ports["__proto__"] = {...} replaces the prototype: no own property, nothing printed or checked.
         if (pub != "__proto__")
@@ -1255,6 +1286,26 @@ internal sealed class FbpGrammar
         }
     }
 
+    /// <summary>fbp's processEdges, run as each line's edges are registered rather than over all of them at the end:
+    /// pair each source (or IIP) with the target right after it, across lines; a paired target starts afresh.</summary>
+    private void RegisterEdges(List<Item> items)
+    {
+        foreach (var to in items)
+        {
+            if (_unpaired is { } from && from.Kind != Kind.Tgt && to.Kind == Kind.Tgt)
+            {
+                _graph.Connections.Add(from.Kind == Kind.Src
+                    ? new FlowConnection(from.ToPortRef(), to.ToPortRef())
+                    : new FlowConnection(null, to.ToPortRef(), from.Data));
+                _unpaired = null;
+            }
+            else
+            {
+                _unpaired = to;
+            }
+        }
+    }
+
     private FlowGraph Result()
     {
         var graph = _graph;
@@ -1265,20 +1316,6 @@ internal sealed class FbpGrammar
             if (node.MetadataFirst && node.Metadata is not null)
             {
                 graph.MarkMetadataFirst(process);
-            }
-        }
-
-        // processEdges: pair each source (or IIP) with the target right after it, across lines.
-        for (var i = 1; i < _edges.Count; i++)
-        {
-            var from = _edges[i - 1];
-            var to = _edges[i];
-            if (from.Kind != Kind.Tgt && to.Kind == Kind.Tgt)
-            {
-                graph.Connections.Add(from.Kind == Kind.Src
-                    ? new FlowConnection(from.Port, to.Port!)
-                    : new FlowConnection(null, to.Port!, from.Data));
-                i++;
             }
         }
 
