@@ -30,10 +30,12 @@ internal sealed class FbpGrammar
     private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _stringsBySpan;
     private readonly Dictionary<string, string> _folded = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _foldedBySpan;
     private string _defaultInPort;
     private string _defaultOutPort;
     private JsonObject? _properties;
     private Item? _unpaired;
+    private (string Name, Comp Comp)? _lastAdded;
     private bool _prototypeHasComponent;
     private int _pos;
     private int _maxFailPos;
@@ -45,6 +47,7 @@ internal sealed class FbpGrammar
         _caseSensitive = caseSensitive;
         _graph = new FlowGraph { CaseSensitive = caseSensitive };
         _stringsBySpan = _strings.GetAlternateLookup<ReadOnlySpan<char>>();
+        _foldedBySpan = _folded.GetAlternateLookup<ReadOnlySpan<char>>();
         _defaultInPort = Fold("IN");
         _defaultOutPort = Fold("OUT");
     }
@@ -544,6 +547,22 @@ internal sealed class FbpGrammar
         return folded;
     }
 
+    /// <summary><see cref="Fold"/> of <c>_in[start..end]</c>, looked up without making a string.</summary>
+    private string FoldedText(int start, int end)
+    {
+        if (_caseSensitive)
+        {
+            return Text(start, end);
+        }
+
+        if (!_foldedBySpan.TryGetValue(_in.AsSpan(start, end - start), out var folded))
+        {
+            folded = Fold(Text(start, end));
+        }
+
+        return folded;
+    }
+
     /// <summary><c>_in[start..end]</c>, the same string object each time the same text is read: a backtrack that
     /// reads a name again allocates nothing.</summary>
     private string Text(int start, int end)
@@ -722,6 +741,13 @@ internal sealed class FbpGrammar
 
     private void AddNode(string name, Comp comp)
     {
+        // A backtrack re-reads the same node: adding it again right after changes nothing.
+        if (_lastAdded == (name, comp))
+        {
+            return;
+        }
+
+        _lastAdded = (name, comp);
         if (Inherited.Contains(name))
         {
             // nodes[name] is the inherited member: fbp writes the component onto it, so it never shows in the result
@@ -757,17 +783,25 @@ internal sealed class FbpGrammar
 
     private static JsonObject Metadata(string meta)
     {
+        // meta.split(",") and each entry.split("="): "a=b=c" is a = b, a lone "r" is routes = r.
         var metadata = new JsonObject();
-        foreach (var entry in meta.Split(','))
+        foreach (var range in meta.AsSpan().Split(','))
         {
-            var item = entry.Split('=');
-            var (key, value) = item.Length == 1 ? ("routes", item[0]) : (item[0], item[1]);
+            var entry = meta.AsSpan(range);
+            var equals = entry.IndexOf('=');
+            var key = equals < 0 ? "routes" : entry[..equals].ToString();
+            var value = equals < 0 ? entry : entry[(equals + 1)..];
+            if (value.IndexOf('=') is var second and >= 0)
+            {
+                value = value[..second];
+            }
+
             if (key == "__proto__")
             {
                 continue;
             }
 
-            metadata[key] = key is "x" or "y" ? ParseFloat(value) : JsonValue.Create(value);
+            metadata[key] = key is "x" or "y" ? ParseFloat(value) : JsonValue.Create(value.ToString());
         }
 
         return metadata;
@@ -775,7 +809,7 @@ internal sealed class FbpGrammar
 
     /// <summary>JavaScript's parseFloat for the characters metadata may hold (letters, digits, <c>/</c>, <c>_</c>);
     /// NaN and Infinity become null, as JSON.stringify prints them.</summary>
-    private static JsonNode? ParseFloat(string value)
+    private static JsonNode? ParseFloat(ReadOnlySpan<char> value)
     {
         if (value.StartsWith("Infinity", StringComparison.Ordinal))
         {
@@ -802,7 +836,7 @@ internal sealed class FbpGrammar
             }
         }
 
-        var number = double.Parse(value.AsSpan(0, end), NumberStyles.Float, CultureInfo.InvariantCulture);
+        var number = double.Parse(value[..end], NumberStyles.Float, CultureInfo.InvariantCulture);
         return double.IsFinite(number) ? JsonValue.Create(number) : null;
     }
 
@@ -864,21 +898,33 @@ internal sealed class FbpGrammar
 
     private bool PortName(out string name)
     {
-        name = "";
+        var start = _pos;
+        if (!ScanPortName())
+        {
+            name = "";
+            return false;
+        }
+
+        name = Text(start, _pos);
+        return true;
+    }
+
+    /// <summary><c>portName = [a-zA-Z_] [a-zA-Z.0-9_]*</c>, read without making a string.</summary>
+    private bool ScanPortName()
+    {
         if (!(_pos < _in.Length && (IsLetter(_in[_pos]) || _in[_pos] == '_')))
         {
             Fail(E.NameStart);
             return false;
         }
 
-        var start = _pos++;
+        _pos++;
         while (_pos < _in.Length && (IsLetter(_in[_pos]) || IsDigit(_in[_pos]) || _in[_pos] is '.' or '_'))
         {
             _pos++;
         }
 
         Fail(E.PortNameChar);
-        name = Text(start, _pos);
         return true;
     }
 
@@ -886,11 +932,13 @@ internal sealed class FbpGrammar
     private bool PortAt(out Port port)
     {
         port = default;
-        if (!PortName(out var name))
+        var start = _pos;
+        if (!ScanPortName())
         {
             return false;
         }
 
+        var name = FoldedText(start, _pos);
         int? index = null;
         var s = _pos;
         if (Char('[', E.OpenBracket))
@@ -917,7 +965,7 @@ internal sealed class FbpGrammar
             }
         }
 
-        port = new Port(Fold(name), index);
+        port = new Port(name, index);
         return true;
     }
 
@@ -1309,6 +1357,7 @@ internal sealed class FbpGrammar
     private FlowGraph Result()
     {
         var graph = _graph;
+        graph.Processes.EnsureCapacity(_nodes.Count);
         foreach (var (name, node) in _nodes)
         {
             var process = new FlowProcess(node.Component ?? "", node.Metadata);
