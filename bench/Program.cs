@@ -1,6 +1,6 @@
 using Trellis.Bench;
 
-// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8c|pokes] [--rounds N] [--count N]
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
 if (which == "p3-pace")
 {
@@ -29,6 +29,7 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("p5", Trellis.Bench.Storage.P5.RunAsync),
     ("p6", Trellis.Bench.Grains.P6.RunAsync),
     ("p7", Trellis.Bench.Kernel.P7.RunAsync),
+    ("p8", Trellis.Bench.Flows.P8.RunAsync),
     ("p8c", Trellis.Bench.Flows.P8c.RunAsync),
     ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
 };

@@ -24,7 +24,7 @@ internal static class HostCommand
         var broker = new Option<string>("--broker") { Description = "amqp:// URL of RabbitMQ (or TRELLIS_BROKER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TRELLIS_BROKER") is { Length: > 0 } b ? b : DefaultBroker };
         var url = new Option<Uri?>("--url") { Description = "a gateway to report activity states to" };
         var token = ClusterClient.TokenOption();
-        var prefetch = new Option<int>("--prefetch") { Description = "messages in flight per activity", DefaultValueFactory = _ => 16 };
+        var prefetch = new Option<int>("--prefetch") { Description = "messages in flight per activity", DefaultValueFactory = _ => 64 };
         var hostId = new Option<string?>("--host-id") { Description = "this host's id in participant ids and states (default machine name + random)" };
         var command = new Command(name, description) { broker, url, token, prefetch, hostId };
         if (withActivity)

@@ -44,7 +44,7 @@ public sealed class ActivityHostOptions
     public string HostId { get; set; } = $"{Environment.MachineName.ToLowerInvariant()}-{Guid.NewGuid().ToString("N")[..8]}";
 
     /// <summary>Deliveries handed to one activity before it answers (msgflo's default is 2).</summary>
-    public int Prefetch { get; set; } = 16;
+    public int Prefetch { get; set; } = 64;
 
     public TimeSpan InitialBackoff { get; set; } = TimeSpan.FromSeconds(1);
 

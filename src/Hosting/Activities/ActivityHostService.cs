@@ -20,7 +20,7 @@ public sealed class ActivitiesOptions
     /// <summary>This host's id in participant ids and states (default: machine name + random).</summary>
     public string? HostId { get; set; }
 
-    public int Prefetch { get; set; } = 16;
+    public int Prefetch { get; set; } = 64;
 
     /// <summary>How often the home is read again to follow enable/disable.</summary>
     public TimeSpan RescanInterval { get; set; } = TimeSpan.FromSeconds(2);

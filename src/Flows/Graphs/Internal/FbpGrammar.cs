@@ -25,12 +25,17 @@ internal sealed class FbpGrammar
     private readonly OrderedDictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<int, string> _anonymousNames = [];
     private readonly Dictionary<string, (long Number, string? Text)> _anonymousIndexes = new(StringComparer.Ordinal);
-    private readonly List<Item> _edges = [];
     private readonly List<Item> _line = [];
     private readonly List<(int Pos, int Count)> _levels = [];
-    private string _defaultInPort = "IN";
-    private string _defaultOutPort = "OUT";
+    private readonly Dictionary<string, string> _strings = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _stringsBySpan;
+    private readonly Dictionary<string, string> _folded = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _foldedBySpan;
+    private string _defaultInPort;
+    private string _defaultOutPort;
     private JsonObject? _properties;
+    private Item? _unpaired;
+    private (string Name, Comp Comp)? _lastAdded;
     private bool _prototypeHasComponent;
     private int _pos;
     private int _maxFailPos;
@@ -41,6 +46,10 @@ internal sealed class FbpGrammar
         _in = input;
         _caseSensitive = caseSensitive;
         _graph = new FlowGraph { CaseSensitive = caseSensitive };
+        _stringsBySpan = _strings.GetAlternateLookup<ReadOnlySpan<char>>();
+        _foldedBySpan = _folded.GetAlternateLookup<ReadOnlySpan<char>>();
+        _defaultInPort = Fold("IN");
+        _defaultOutPort = Fold("OUT");
     }
 
     public FlowGraph Parse()
@@ -67,13 +76,11 @@ internal sealed class FbpGrammar
         Data,
     }
 
-    private sealed class Item(Kind kind, FlowPortRef? port, JsonNode? data = null)
+    /// <summary>A port (process, port name folded as needed, index) or an IIP's data; the <see cref="FlowPortRef"/>
+    /// is made only for the items that end up in the graph, not for every attempt a backtrack throws away.</summary>
+    private readonly record struct Item(Kind Kind, string? Process, string? Port, int? Index, JsonNode? Data)
     {
-        public Kind Kind { get; } = kind;
-
-        public FlowPortRef? Port { get; } = port;
-
-        public JsonNode? Data { get; } = data;
+        public FlowPortRef ToPortRef() => new(Process!, Port!, Index);
     }
 
     private sealed class NodeState
@@ -280,7 +287,7 @@ internal sealed class FbpGrammar
         {
             Spaces();
             LineTerminator();
-            _defaultInPort = defaultIn;
+            _defaultInPort = Fold(defaultIn);
             return true;
         }
 
@@ -290,7 +297,7 @@ internal sealed class FbpGrammar
         {
             Spaces();
             LineTerminator();
-            _defaultOutPort = defaultOut;
+            _defaultOutPort = Fold(defaultOut);
             return true;
         }
 
@@ -325,7 +332,7 @@ internal sealed class FbpGrammar
             // fbp registers a line's edges only when the connection is an array: a lone destination adds nothing.
             if (isArray)
             {
-                _edges.AddRange(_line);
+                RegisterEdges(_line);
             }
 
             return true;
@@ -380,7 +387,7 @@ internal sealed class FbpGrammar
             Fail(E.AnnotationKeyChar);
             if (_pos > k)
             {
-                key = _in[k.._pos];
+                key = Text(k, _pos);
                 if (Spaces1())
                 {
                     var v = _pos;
@@ -392,7 +399,7 @@ internal sealed class FbpGrammar
                     Fail(E.AnnotationValueChar);
                     if (_pos > v)
                     {
-                        value = _in[v.._pos];
+                        value = Text(v, _pos);
                         return true;
                     }
                 }
@@ -472,8 +479,8 @@ internal sealed class FbpGrammar
         var s0 = _pos;
         if (PortThenSpaces(out var x) && NodeRef(out var proc) && SpacesThenPort(out var y))
         {
-            items.Add(new Item(Kind.Tgt, MakePort(proc, x, _defaultInPort)));
-            items.Add(new Item(Kind.Src, MakePort(proc, y, _defaultOutPort)));
+            items.Add(MakePort(Kind.Tgt, proc, x, _defaultInPort));
+            items.Add(MakePort(Kind.Src, proc, y, _defaultOutPort));
             return true;
         }
 
@@ -482,8 +489,8 @@ internal sealed class FbpGrammar
         if (NodeWithComponent(out proc))
         {
             var hasOut = SpacesThenPort(out y);
-            items.Add(new Item(Kind.Tgt, MakePort(proc, hasIn ? x : null, _defaultInPort)));
-            items.Add(new Item(Kind.Src, MakePort(proc, hasOut ? y : null, _defaultOutPort)));
+            items.Add(MakePort(Kind.Tgt, proc, hasIn ? x : null, _defaultInPort));
+            items.Add(MakePort(Kind.Src, proc, hasOut ? y : null, _defaultOutPort));
             return true;
         }
 
@@ -500,7 +507,7 @@ internal sealed class FbpGrammar
         }
 
         var hasPort = SpacesThenPort(out var port);
-        items.Add(new Item(Kind.Src, MakePort(proc, hasPort ? port : null, _defaultOutPort)));
+        items.Add(MakePort(Kind.Src, proc, hasPort ? port : null, _defaultOutPort));
         return true;
     }
 
@@ -515,14 +522,60 @@ internal sealed class FbpGrammar
             return false;
         }
 
-        items.Add(new Item(Kind.Tgt, MakePort(proc, hasPort ? port : null, _defaultInPort)));
+        items.Add(MakePort(Kind.Tgt, proc, hasPort ? port : null, _defaultInPort));
         return true;
     }
 
-    private FlowPortRef MakePort(string process, Port? port, string defaultPort) =>
-        port is { } p ? new FlowPortRef(process, p.Name, p.Index) : new FlowPortRef(process, Fold(defaultPort));
+    /// <summary>A port item; <paramref name="defaultPort"/> is already folded.</summary>
+    private static Item MakePort(Kind kind, string process, Port? port, string defaultPort) =>
+        port is { } p ? new Item(kind, process, p.Name, p.Index, null) : new Item(kind, process, defaultPort, null, null);
 
-    private string Fold(string name) => _caseSensitive ? name : name.ToLowerInvariant();
+    /// <summary>A port name folded to lower case unless case sensitive, each distinct name folded once.</summary>
+    private string Fold(string name)
+    {
+        if (_caseSensitive)
+        {
+            return name;
+        }
+
+        if (!_folded.TryGetValue(name, out var folded))
+        {
+            folded = name.ToLowerInvariant();
+            _folded.Add(name, folded);
+        }
+
+        return folded;
+    }
+
+    /// <summary><see cref="Fold"/> of <c>_in[start..end]</c>, looked up without making a string.</summary>
+    private string FoldedText(int start, int end)
+    {
+        if (_caseSensitive)
+        {
+            return Text(start, end);
+        }
+
+        if (!_foldedBySpan.TryGetValue(_in.AsSpan(start, end - start), out var folded))
+        {
+            folded = Fold(Text(start, end));
+        }
+
+        return folded;
+    }
+
+    /// <summary><c>_in[start..end]</c>, the same string object each time the same text is read: a backtrack that
+    /// reads a name again allocates nothing.</summary>
+    private string Text(int start, int end)
+    {
+        var span = _in.AsSpan(start, end - start);
+        if (!_stringsBySpan.TryGetValue(span, out var text))
+        {
+            text = span.ToString();
+            _strings.Add(text, text);
+        }
+
+        return text;
+    }
 
     /// <summary><c>iip = "'" iipchar* "'" / JSON_text</c>; in a quoted IIP only <c>\'</c> is an escape.</summary>
     private bool Iip(List<Item> items)
@@ -568,7 +621,7 @@ internal sealed class FbpGrammar
             if (Char('\'', E.Quote))
             {
                 var data = unescaped is null ? _in[run..end] : unescaped.Append(_in, run, end - run).ToString();
-                items.Add(new Item(Kind.Data, null, JsonValue.Create(data)));
+                items.Add(new Item(Kind.Data, null, null, null, JsonValue.Create(data)));
                 return true;
             }
 
@@ -577,7 +630,7 @@ internal sealed class FbpGrammar
 
         if (JsonText(out var value))
         {
-            items.Add(new Item(Kind.Data, null, value));
+            items.Add(new Item(Kind.Data, null, null, null, value));
             return true;
         }
 
@@ -607,7 +660,7 @@ internal sealed class FbpGrammar
         }
 
         Fail(E.NodeNameChar);
-        name = _in[start.._pos];
+        name = Text(start, _pos);
         return true;
     }
 
@@ -654,7 +707,7 @@ internal sealed class FbpGrammar
         }
 
         Fail(E.ComponentChar);
-        var name = _in[start.._pos];
+        var name = Text(start, _pos);
         string? meta = null;
         var m = _pos;
         if (Char(':', E.Colon))
@@ -668,7 +721,7 @@ internal sealed class FbpGrammar
             Fail(E.MetaChar);
             if (_pos > metaStart)
             {
-                meta = _in[metaStart.._pos];
+                meta = Text(metaStart, _pos);
             }
             else
             {
@@ -688,6 +741,13 @@ internal sealed class FbpGrammar
 
     private void AddNode(string name, Comp comp)
     {
+        // A backtrack re-reads the same node: adding it again right after changes nothing.
+        if (_lastAdded == (name, comp))
+        {
+            return;
+        }
+
+        _lastAdded = (name, comp);
         if (Inherited.Contains(name))
         {
             // nodes[name] is the inherited member: fbp writes the component onto it, so it never shows in the result
@@ -723,17 +783,25 @@ internal sealed class FbpGrammar
 
     private static JsonObject Metadata(string meta)
     {
+        // meta.split(",") and each entry.split("="): "a=b=c" is a = b, a lone "r" is routes = r.
         var metadata = new JsonObject();
-        foreach (var entry in meta.Split(','))
+        foreach (var range in meta.AsSpan().Split(','))
         {
-            var item = entry.Split('=');
-            var (key, value) = item.Length == 1 ? ("routes", item[0]) : (item[0], item[1]);
+            var entry = meta.AsSpan(range);
+            var equals = entry.IndexOf('=');
+            var key = equals < 0 ? "routes" : entry[..equals].ToString();
+            var value = equals < 0 ? entry : entry[(equals + 1)..];
+            if (value.IndexOf('=') is var second and >= 0)
+            {
+                value = value[..second];
+            }
+
             if (key == "__proto__")
             {
                 continue;
             }
 
-            metadata[key] = key is "x" or "y" ? ParseFloat(value) : JsonValue.Create(value);
+            metadata[key] = key is "x" or "y" ? ParseFloat(value) : JsonValue.Create(value.ToString());
         }
 
         return metadata;
@@ -741,7 +809,7 @@ internal sealed class FbpGrammar
 
     /// <summary>JavaScript's parseFloat for the characters metadata may hold (letters, digits, <c>/</c>, <c>_</c>);
     /// NaN and Infinity become null, as JSON.stringify prints them.</summary>
-    private static JsonNode? ParseFloat(string value)
+    private static JsonNode? ParseFloat(ReadOnlySpan<char> value)
     {
         if (value.StartsWith("Infinity", StringComparison.Ordinal))
         {
@@ -768,7 +836,7 @@ internal sealed class FbpGrammar
             }
         }
 
-        var number = double.Parse(value.AsSpan(0, end), NumberStyles.Float, CultureInfo.InvariantCulture);
+        var number = double.Parse(value[..end], NumberStyles.Float, CultureInfo.InvariantCulture);
         return double.IsFinite(number) ? JsonValue.Create(number) : null;
     }
 
@@ -830,21 +898,33 @@ internal sealed class FbpGrammar
 
     private bool PortName(out string name)
     {
-        name = "";
+        var start = _pos;
+        if (!ScanPortName())
+        {
+            name = "";
+            return false;
+        }
+
+        name = Text(start, _pos);
+        return true;
+    }
+
+    /// <summary><c>portName = [a-zA-Z_] [a-zA-Z.0-9_]*</c>, read without making a string.</summary>
+    private bool ScanPortName()
+    {
         if (!(_pos < _in.Length && (IsLetter(_in[_pos]) || _in[_pos] == '_')))
         {
             Fail(E.NameStart);
             return false;
         }
 
-        var start = _pos++;
+        _pos++;
         while (_pos < _in.Length && (IsLetter(_in[_pos]) || IsDigit(_in[_pos]) || _in[_pos] is '.' or '_'))
         {
             _pos++;
         }
 
         Fail(E.PortNameChar);
-        name = _in[start.._pos];
         return true;
     }
 
@@ -852,11 +932,13 @@ internal sealed class FbpGrammar
     private bool PortAt(out Port port)
     {
         port = default;
-        if (!PortName(out var name))
+        var start = _pos;
+        if (!ScanPortName())
         {
             return false;
         }
 
+        var name = FoldedText(start, _pos);
         int? index = null;
         var s = _pos;
         if (Char('[', E.OpenBracket))
@@ -883,7 +965,7 @@ internal sealed class FbpGrammar
             }
         }
 
-        port = new Port(Fold(name), index);
+        port = new Port(name, index);
         return true;
     }
 
@@ -1229,11 +1311,8 @@ internal sealed class FbpGrammar
 
     private void RegisterExport(OrderedDictionary<string, FlowExport> ports, string node, string port, string pub)
     {
-        if (!_caseSensitive)
-        {
-            pub = pub.ToLowerInvariant();
-            port = port.ToLowerInvariant();
-        }
+        pub = Fold(pub);
+        port = Fold(port);
 
         // ports["__proto__"] = {...} replaces the prototype: no own property, nothing printed or checked.
         if (pub != "__proto__")
@@ -1255,9 +1334,30 @@ internal sealed class FbpGrammar
         }
     }
 
+    /// <summary>fbp's processEdges, run as each line's edges are registered rather than over all of them at the end:
+    /// pair each source (or IIP) with the target right after it, across lines; a paired target starts afresh.</summary>
+    private void RegisterEdges(List<Item> items)
+    {
+        foreach (var to in items)
+        {
+            if (_unpaired is { } from && from.Kind != Kind.Tgt && to.Kind == Kind.Tgt)
+            {
+                _graph.Connections.Add(from.Kind == Kind.Src
+                    ? new FlowConnection(from.ToPortRef(), to.ToPortRef())
+                    : new FlowConnection(null, to.ToPortRef(), from.Data));
+                _unpaired = null;
+            }
+            else
+            {
+                _unpaired = to;
+            }
+        }
+    }
+
     private FlowGraph Result()
     {
         var graph = _graph;
+        graph.Processes.EnsureCapacity(_nodes.Count);
         foreach (var (name, node) in _nodes)
         {
             var process = new FlowProcess(node.Component ?? "", node.Metadata);
@@ -1265,20 +1365,6 @@ internal sealed class FbpGrammar
             if (node.MetadataFirst && node.Metadata is not null)
             {
                 graph.MarkMetadataFirst(process);
-            }
-        }
-
-        // processEdges: pair each source (or IIP) with the target right after it, across lines.
-        for (var i = 1; i < _edges.Count; i++)
-        {
-            var from = _edges[i - 1];
-            var to = _edges[i];
-            if (from.Kind != Kind.Tgt && to.Kind == Kind.Tgt)
-            {
-                graph.Connections.Add(from.Kind == Kind.Src
-                    ? new FlowConnection(from.Port, to.Port!)
-                    : new FlowConnection(null, to.Port!, from.Data));
-                i++;
             }
         }
 

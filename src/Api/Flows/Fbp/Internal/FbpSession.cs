@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Trellis.Core.Errors;
+using Trellis.Flows.Graphs;
 using Trellis.Flows.Networks;
 
 namespace Trellis.Api.Flows.Fbp.Internal;
@@ -40,6 +41,9 @@ internal sealed class FbpSession : IAsyncDisposable
 
     /// <summary>The graphs whose edges this client watches with <c>network:edges</c>.</summary>
     public Dictionary<string, IAsyncDisposable> EdgeWatches => _edgeWatches;
+
+    /// <summary>The edges each entry of <see cref="EdgeWatches"/> watches.</summary>
+    public Dictionary<string, IReadOnlyList<(FlowPortRef Src, FlowPortRef Tgt)>> WatchedEdges { get; } = new(StringComparer.Ordinal);
 
     /// <summary>The flows facade, or a protocol error when this process has none configured.</summary>
     public IFlowNetworks RequireNetworks() =>
@@ -251,6 +255,7 @@ internal sealed class FbpSession : IAsyncDisposable
 
         _outportWatches.Clear();
         _edgeWatches.Clear();
+        WatchedEdges.Clear();
     }
 
     private async Task DisposeQuietlyAsync(string graph, IAsyncDisposable? watch)

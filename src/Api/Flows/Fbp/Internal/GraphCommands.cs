@@ -24,6 +24,11 @@ internal static class GraphCommands
             ? await networks.GetGraphAsync(request.Graph, cancellationToken)
             : null;
         await networks.ApplyAsync(request.Graph, request.Change, cancellationToken);
+        if (kind is GraphChangeKind.RemoveEdge or GraphChangeKind.RemoveNode or GraphChangeKind.RenameNode or GraphChangeKind.Clear)
+        {
+            // An edge that left the graph carries nothing any more: stop reporting what its source sends.
+            await NetworkCommands.ForgetRemovedEdgesAsync(session, networks, request.Graph, cancellationToken);
+        }
 
         switch (kind)
         {

@@ -37,19 +37,7 @@ internal static class NetworkCommands
                     // A client that selected no edges sees them all, as on noflo runtimes.
                     // Edge by edge, so that one whose participant is not there yet does not hide the others.
                     var definition = await networks.GetGraphAsync(graph, cancellationToken);
-                    var watches = new WatchSet();
-                    foreach (var edge in definition.Edges)
-                    {
-                        try
-                        {
-                            watches.Add(await networks.WatchEdgesAsync(graph, [(edge.Src!, edge.Tgt)], (packet, _) => Push(session, packet), cancellationToken));
-                        }
-                        catch (TrellisException)
-                        {
-                        }
-                    }
-
-                    session.EdgeWatches[graph] = watches;
+                    await WatchEachAsync(session, networks, graph, [.. definition.Edges.Select(static e => (e.Src!, e.Tgt))], cancellationToken);
                 }
 
                 var status = await networks.StartAsync(graph, cancellationToken);
@@ -118,8 +106,56 @@ internal static class NetworkCommands
             await previous.DisposeAsync();
         }
 
+        session.WatchedEdges.Remove(graph);
         session.EdgeWatches[graph] = await networks.WatchEdgesAsync(graph, edges, (packet, _) => Push(session, packet), cancellationToken);
+        session.WatchedEdges[graph] = edges;
     }
+
+    /// <summary>Watches the edges one by one, so that one whose participant is not there yet does not hide the others.</summary>
+    private static async Task WatchEachAsync(FbpSession session, IFlowNetworks networks, string graph, IReadOnlyList<(FlowPortRef Src, FlowPortRef Tgt)> edges, CancellationToken cancellationToken)
+    {
+        var watches = new WatchSet();
+        foreach (var edge in edges)
+        {
+            try
+            {
+                watches.Add(await networks.WatchEdgesAsync(graph, [edge], (packet, _) => Push(session, packet), cancellationToken));
+            }
+            catch (TrellisException)
+            {
+            }
+        }
+
+        session.EdgeWatches[graph] = watches;
+        session.WatchedEdges[graph] = edges;
+    }
+
+    /// <summary>After an edit that removed edges, keeps watching only the client's edges still in the graph.</summary>
+    public static async Task ForgetRemovedEdgesAsync(FbpSession session, IFlowNetworks networks, string graph, CancellationToken cancellationToken)
+    {
+        if (!session.WatchedEdges.TryGetValue(graph, out var watched))
+        {
+            return;
+        }
+
+        var definition = await networks.GetGraphAsync(graph, cancellationToken);
+        var remaining = watched.Where(w => definition.Edges.Any(e => e.Src is { } src && Same(definition, src, w.Src) && Same(definition, e.Tgt, w.Tgt))).ToList();
+        if (remaining.Count == watched.Count)
+        {
+            return;
+        }
+
+        if (session.EdgeWatches.Remove(graph, out var previous))
+        {
+            await previous.DisposeAsync();
+        }
+
+        await WatchEachAsync(session, networks, graph, remaining, cancellationToken);
+    }
+
+    private static bool Same(FlowGraph graph, FlowPortRef stored, FlowPortRef asked) =>
+        stored.Process == asked.Process && stored.Port == graph.FoldPort(asked.Port)
+        && (asked.Index is null || stored.Index is null || stored.Index == asked.Index);
 
     private static ValueTask Push(FbpSession session, FlowPacket packet) =>
         packet.Tgt is null ? ValueTask.CompletedTask : session.PushAsync("network", "data", Data(packet));
