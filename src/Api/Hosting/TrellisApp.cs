@@ -124,6 +124,11 @@ public static class TrellisApp
           Trellis:Storage:Sqlite:Path       grain state, node registrations, reminders (data/trellis.db)
           Trellis:Storage:Postgres:ConnectionString   Host=...;Username=...;Password=...;Database=...
           Trellis:Flows:ParticipantTimeout  seconds a MsgFlo participant without a heartbeat stays online (600)
+          Trellis:Flows:DiscoveryRetry      seconds a standby silo waits before trying the fbp queue again (3)
+          Trellis:Flows:Secret              the FBP runtime protocol's secret at /fbp (unset: the admin token)
+          Trellis:Flows:RuntimeId           the FBP runtime's id (unset: a new one per start)
+          Trellis:Activities:Home           a silo runs this activity home's enabled activities (unset: none)
+          Trellis:Activities:HostId, Prefetch, RescanInterval   machine name + random, 64, 00:00:02
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
@@ -132,7 +137,9 @@ public static class TrellisApp
         POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
         POST /request/:id, POST /signal/:id (see src/Api/README.md); the same as gRPC services
         trellis.v1.Nodes and trellis.v1.Messaging on the gRPC port (with grpc.health.v1), and as JSON
-        under /v1/... on the HTTP port.
+        under /v1/... on the HTTP port. Apps under /apps (trellis.v1.Apps); flows under /flows
+        (participants, graphs, queues; trellis.v1.Flows); the FBP runtime protocol as a WebSocket at
+        /fbp; activities under /activities.
 
         """;
 }
