@@ -160,6 +160,35 @@ public sealed class ActivityHostTests : IAsyncLifetime
         Assert.Equal([upper.Manifest.Id], _host.States.Select(static s => s.ActivityId));
     }
 
+    [Fact]
+    public async Task The_host_reports_each_state_again_every_interval_and_stopped_when_it_shuts_down()
+    {
+        var states = new StateLog();
+        var host = new ActivityHost(_broker, new ActivityHostOptions { HostId = "reporting", ReportInterval = TimeSpan.FromMilliseconds(100) }, states, _logs);
+        var upper = Sample("upper");
+        try
+        {
+            await host.SyncAsync([upper], CancellationToken.None);
+            var running = await states.WaitAsync(s => s.Status == ActivityRunStatus.Running, "running");
+            await Waits.UntilAsync(
+                () => Task.FromResult(states.All.Count(s => s.Status == ActivityRunStatus.Running && s.Changed == running.Changed)),
+                static n => n >= 3,
+                "the running state to be reported three times (once on the change, then again each 100 ms)");
+            Assert.All(states.All, static s => Assert.Equal(TimeSpan.FromMilliseconds(100), s.ReportInterval));
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+
+        var last = states.All[^1];
+        Assert.Equal(ActivityRunStatus.Stopped, last.Status);
+        Assert.Equal(upper.Manifest.Id, last.ActivityId);
+        var count = states.All.Count;
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.Equal(count, states.All.Count);
+    }
+
     [Theory]
     [InlineData("python")]
     [InlineData("node")]
@@ -228,6 +257,8 @@ public sealed class ActivityHostTests : IAsyncLifetime
             _states.Enqueue(state);
             return ValueTask.CompletedTask;
         }
+
+        public IReadOnlyList<ActivityRunState> All => [.. _states];
 
         public Task<ActivityRunState> WaitAsync(Func<ActivityRunState, bool> match, string what) =>
             Waits.UntilAsync(

@@ -33,7 +33,10 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
         _sink = sink;
         _logger = logger;
         _time = time;
-        _state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, options.HostId, ActivityRunStatus.Starting, null, 0, null, time.GetUtcNow());
+        _state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, options.HostId, ActivityRunStatus.Starting, null, 0, null, time.GetUtcNow())
+        {
+            ReportInterval = options.ReportInterval,
+        };
     }
 
     public InstalledActivity Activity => _activity;
@@ -269,7 +272,10 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
 
     private async ValueTask ReportAsync(ActivityRunStatus status, int? pid, int restarts, string? lastError)
     {
-        var state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, _options.HostId, status, pid, restarts, lastError, _time.GetUtcNow());
+        var state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, _options.HostId, status, pid, restarts, lastError, _time.GetUtcNow())
+        {
+            ReportInterval = _options.ReportInterval,
+        };
         Volatile.Write(ref _state, state);
         if (_sink is null)
         {
