@@ -89,6 +89,14 @@ internal static class HostCommand
         return command;
     }
 
+    /// <summary>For a command that hosts activities, how long the process waits after Ctrl+C or SIGTERM: the activities'
+    /// grace period and some seconds to report their states; null for other commands.</summary>
+    public static TimeSpan? TerminationTimeout(ParseResult parse)
+    {
+        var option = parse.CommandResult.Command.Options.FirstOrDefault(static o => o.Name == "--stop-timeout");
+        return option is Option<double> stop ? TimeSpan.FromSeconds(Math.Clamp(parse.GetValue(stop), 0, 3_600) + 15) : null;
+    }
+
     private static IFlowBroker OpenBroker(string url)
     {
         if (url == "inmemory")
