@@ -41,6 +41,12 @@ public static class CliApp
             return Usage;
         }
 
+        if (HostCommand.TerminationTimeout(parse) is { } timeout)
+        {
+            // Ctrl+C or SIGTERM lets a host stop its activities gracefully instead of the default 2 s.
+            configuration.ProcessTerminationTimeout = timeout;
+        }
+
         return await parse.InvokeAsync(configuration, cancellationToken);
     }
 }

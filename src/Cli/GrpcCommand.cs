@@ -9,51 +9,66 @@ using Grpc.Reflection.V1Alpha;
 namespace Trellis.Cli;
 
 /// <summary><c>trellis grpc list|health</c>: what a process serves over gRPC, read through server reflection, and its
-/// grpc.health.v1 status — with no .proto files.</summary>
+/// grpc.health.v1 status — with no .proto files. Exit 0 when served (and serving), 1 when not, 3 when the process cannot
+/// be reached.</summary>
 internal static class GrpcCommand
 {
     public static Command Create()
     {
         var url = UrlOption.Create("--grpc-url", "gRPC address of a silo or gateway", "http://127.0.0.1:5081");
         var list = new Command("list", "List the gRPC services and their methods (server reflection)") { url };
-        list.SetAction((parse, ct) => RunAsync(parse.GetValue(url)!, ListAsync, ct));
+        list.SetAction((parse, ct) => RunAsync(parse, parse.GetValue(url)!, ListAsync, ct));
         var service = new Argument<string>("service") { Description = "a service name such as trellis.v1.Nodes; empty for the whole server", DefaultValueFactory = _ => "" };
         var health = new Command("health", "Show the grpc.health.v1 status of the server or of one service") { url, service };
-        health.SetAction((parse, ct) => RunAsync(parse.GetValue(url)!, (channel, token) => HealthAsync(channel, parse.GetValue(service)!, token), ct));
+        health.SetAction((parse, ct) => RunAsync(parse, parse.GetValue(url)!, (channel, output, token) => HealthAsync(channel, output, parse.GetValue(service)!, token), ct));
         return new Command("grpc", "Inspect the gRPC API of a silo or gateway") { list, health };
     }
 
-    private static async Task<int> RunAsync(Uri url, Func<GrpcChannel, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    private static async Task<int> RunAsync(ParseResult parse, Uri url, Func<GrpcChannel, TextWriter, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
     {
+        var error = parse.InvocationConfiguration.Error;
         using var channel = GrpcChannel.ForAddress(url);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        timeout.CancelAfter(Timeout);
         try
         {
-            return await action(channel, timeout.Token);
+            return await action(channel, parse.InvocationConfiguration.Output, timeout.Token);
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable)
+        {
+            await error.WriteLineAsync($"cannot reach {url}: {e.Status.Detail}");
+            return CliApp.Unreachable;
+        }
+        catch (Exception e) when (e is RpcException { StatusCode: StatusCode.Cancelled or StatusCode.DeadlineExceeded } or OperationCanceledException
+            && timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            await error.WriteLineAsync($"{url} did not answer within {Timeout.TotalSeconds}s");
+            return CliApp.Unreachable;
         }
         catch (RpcException e)
         {
-            await Console.Error.WriteLineAsync($"{url}: {e.StatusCode}: {e.Status.Detail}");
-            return 1;
+            await error.WriteLineAsync($"{url}: {e.StatusCode}: {e.Status.Detail}");
+            return CliApp.Failed;
         }
     }
 
-    private static async Task<int> ListAsync(GrpcChannel channel, CancellationToken cancellationToken)
+    private static async Task<int> ListAsync(GrpcChannel channel, TextWriter output, CancellationToken cancellationToken)
     {
         using var call = new ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo(cancellationToken: cancellationToken);
         var services = await AskAsync(call, new ServerReflectionRequest { ListServices = "" }, cancellationToken);
         var names = services.ListServicesResponse.Service.Select(static s => s.Name).Order(StringComparer.Ordinal).ToList();
         foreach (var name in names)
         {
-            Console.WriteLine(name);
+            await output.WriteLineAsync(name);
             var files = await AskAsync(call, new ServerReflectionRequest { FileContainingSymbol = name }, cancellationToken);
             var descriptor = Build(files.FileDescriptorResponse.FileDescriptorProto).SelectMany(static f => f.Services).FirstOrDefault(s => s.FullName == name);
             foreach (var method in descriptor?.Methods ?? [])
             {
                 var input = method.IsClientStreaming ? $"stream {method.InputType.FullName}" : method.InputType.FullName;
-                var output = method.IsServerStreaming ? $"stream {method.OutputType.FullName}" : method.OutputType.FullName;
-                Console.WriteLine($"  {method.Name}({input}) returns ({output})");
+                var returns = method.IsServerStreaming ? $"stream {method.OutputType.FullName}" : method.OutputType.FullName;
+                await output.WriteLineAsync($"  {method.Name}({input}) returns ({returns})");
             }
         }
 
@@ -61,10 +76,10 @@ internal static class GrpcCommand
         return 0;
     }
 
-    private static async Task<int> HealthAsync(GrpcChannel channel, string service, CancellationToken cancellationToken)
+    private static async Task<int> HealthAsync(GrpcChannel channel, TextWriter output, string service, CancellationToken cancellationToken)
     {
         var reply = await new Health.HealthClient(channel).CheckAsync(new HealthCheckRequest { Service = service }, cancellationToken: cancellationToken);
-        Console.WriteLine($"{(service.Length == 0 ? "(server)" : service)} {reply.Status}");
+        await output.WriteLineAsync($"{(service.Length == 0 ? "(server)" : service)} {reply.Status}");
         return reply.Status == HealthCheckResponse.Types.ServingStatus.Serving ? 0 : 1;
     }
 

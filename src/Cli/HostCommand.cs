@@ -26,7 +26,9 @@ internal static class HostCommand
         var token = ClusterClient.TokenOption();
         var prefetch = new Option<int>("--prefetch") { Description = "messages in flight per activity", DefaultValueFactory = _ => 64 };
         var hostId = new Option<string?>("--host-id") { Description = "this host's id in participant ids and states (default machine name + random)" };
-        var command = new Command(name, description) { broker, url, token, prefetch, hostId };
+        var reportInterval = new Option<double>("--report-interval") { Description = "seconds between state reports to --url (0: only changes); the cluster shows a host offline after 3 missed reports", DefaultValueFactory = _ => 30 };
+        var stopTimeout = new Option<double>("--stop-timeout") { Description = "seconds a stopping activity gets to answer what it holds before it is killed", DefaultValueFactory = _ => 5 };
+        var command = new Command(name, description) { broker, url, token, prefetch, hostId, reportInterval, stopTimeout };
         if (withActivity)
         {
             command.Arguments.Add(activity);
@@ -49,7 +51,17 @@ internal static class HostCommand
             await using var flowBroker = OpenBroker(parse.GetValue(broker)!);
             using var loggers = new ActivityConsoleLogger(parse.InvocationConfiguration.Error);
             using var sink = parse.GetValue(url) is { } gateway ? new ActivityStateReporter(gateway, parse.GetValue(token), loggers, activityId => store.TryFind(activityId.ToString())?.Manifest) : null;
-            var options = new ActivityHostOptions { Prefetch = parse.GetValue(prefetch) };
+            if (parse.GetValue(reportInterval) is < 0 or > 86_400 || parse.GetValue(stopTimeout) is < 0 or > 3_600)
+            {
+                throw Core.Errors.TrellisException.Invalid("--report-interval must be 0 to 86400 seconds and --stop-timeout 0 to 3600 seconds");
+            }
+
+            var options = new ActivityHostOptions
+            {
+                Prefetch = parse.GetValue(prefetch),
+                ReportInterval = TimeSpan.FromSeconds(parse.GetValue(reportInterval)),
+                StopTimeout = TimeSpan.FromSeconds(parse.GetValue(stopTimeout)),
+            };
             if (parse.GetValue(hostId) is { Length: > 0 } id)
             {
                 options.HostId = id;
@@ -75,6 +87,14 @@ internal static class HostCommand
             return CliApp.Ok;
         }));
         return command;
+    }
+
+    /// <summary>For a command that hosts activities, how long the process waits after Ctrl+C or SIGTERM: the activities'
+    /// grace period and some seconds to report their states; null for other commands.</summary>
+    public static TimeSpan? TerminationTimeout(ParseResult parse)
+    {
+        var option = parse.CommandResult.Command.Options.FirstOrDefault(static o => o.Name == "--stop-timeout");
+        return option is Option<double> stop ? TimeSpan.FromSeconds(Math.Clamp(parse.GetValue(stop), 0, 3_600) + 15) : null;
     }
 
     private static IFlowBroker OpenBroker(string url)

@@ -77,7 +77,8 @@ public static class ActivitiesEndpoints
         await WriteAsync(context, StatusCodes.Status200OK, ToJson(record));
     }
 
-    /// <summary>A host's report: <c>{status, pid?, restarts?, lastError?, changed?, role?, name?, manifest?, tags?}</c>.</summary>
+    /// <summary>A host's report: <c>{status, pid?, restarts?, lastError?, changed?, role?, name?, reportInterval?, manifest?, tags?}</c>;
+    /// a host that gives <c>reportInterval</c> (seconds) shows <c>offline</c> once it missed three reports.</summary>
     private static async Task ReportAsync(HttpContext context)
     {
         Authorize(context);
@@ -203,6 +204,7 @@ public static class ActivitiesEndpoints
                 ["lastError"] = h.LastError,
                 ["changed"] = h.Changed.ToString("O"),
                 ["role"] = h.Role,
+                ["reportInterval"] = h.ReportInterval > TimeSpan.Zero ? h.ReportInterval.TotalSeconds : null,
             });
         }
 

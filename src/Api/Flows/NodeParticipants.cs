@@ -19,15 +19,48 @@ namespace Trellis.Api.Flows;
 public sealed record NodePort(string Id, string? Path, JsonObject Announced);
 
 /// <summary>What a node declared to take part in flows: <c>role</c>, <c>component</c>, <c>inports</c>, <c>outports</c>.</summary>
-public sealed record NodeFlowPorts(string? Role, string? Component, IReadOnlyList<NodePort> Inports, IReadOnlyList<NodePort> Outports);
+public sealed record NodeFlowPorts(string? Role, string? Component, IReadOnlyList<NodePort> Inports, IReadOnlyList<NodePort> Outports)
+{
+    /// <summary>The ports as the node's record keeps them.</summary>
+    public NodeFlowDeclaration ToDeclaration()
+    {
+        static NodeFlowPortDeclaration[] Convert(IReadOnlyList<NodePort> ports) =>
+            ports.Select(static p => new NodeFlowPortDeclaration(p.Id, p.Path, p.Announced.Count == 0 ? null : p.Announced.ToJsonString())).ToArray();
+
+        return new NodeFlowDeclaration(Role, Component, Convert(Inports), Convert(Outports));
+    }
+
+    /// <summary>The ports a node's record keeps, as declared (a stored <c>Announced</c> that is not a JSON object is dropped).</summary>
+    public static NodeFlowPorts FromDeclaration(NodeFlowDeclaration declaration)
+    {
+        ArgumentNullException.ThrowIfNull(declaration);
+
+        static NodePort[] Convert(IReadOnlyList<NodeFlowPortDeclaration>? ports) =>
+            (ports ?? []).Select(static p => new NodePort(p.Id, p.Path, Announced(p.Announced))).ToArray();
+
+        static JsonObject Announced(string? text)
+        {
+            try
+            {
+                return text is null ? [] : JsonNode.Parse(text) as JsonObject ?? [];
+            }
+            catch (JsonException)
+            {
+                return [];
+            }
+        }
+
+        return new NodeFlowPorts(declaration.Role, declaration.Component, Convert(declaration.Inports), Convert(declaration.Outports));
+    }
+}
 
 /// <summary>Nodes as MsgFlo participants (issue 11 item 6): for a node that declared ports, the gateway declares
 /// <c>&lt;role&gt;.&lt;PORT&gt;</c> inqueues and outport exchanges on the flow broker, announces the node on <c>fbp</c>
 /// (again every <see cref="AnnounceInterval"/> while it is ok), consumes its inqueues and delivers each message to the node
 /// as a signal (acknowledged after the node's 2xx, rejected otherwise), and publishes what the node sends on an outport.
 /// So flows of nodes run on the in-memory broker of the all-in-one default as on RabbitMQ.</summary>
-/// <remarks>The ports live in the gateway the node registered at, not in the node store: after a gateway restart a node
-/// registers again to take part in flows.</remarks>
+/// <remarks>The ports are kept in the node's record (<see cref="NodeRecord.Flow"/>): when the gateway restores its nodes
+/// after a restart, their queues, consumers and announcements come back with them.</remarks>
 public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
 {
     /// <summary>The most ports a node may declare of each kind.</summary>
@@ -56,6 +89,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         _logger = logger;
         _registry.StatusChanged += OnStatusChanged;
         _registry.Deleted += OnDeleted;
+        _registry.Restored += OnRestored;
     }
 
     /// <summary>How often a node that is ok is announced again; its heartbeat is three times this.</summary>
@@ -363,6 +397,27 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         }
     }
 
+    private void OnRestored(NodeRecord record)
+    {
+        if (record.Flow is { } declaration)
+        {
+            _ = RunAsync(record.Id, () => AttachAsync(record, NodeFlowPorts.FromDeclaration(declaration)));
+        }
+    }
+
+    private async Task RunAsync(string nodeId, Func<Task> step)
+    {
+        try
+        {
+            await Task.Yield();
+            await step();
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            LogFlowFailed(_logger, e, nodeId);
+        }
+    }
+
     private void OnDeleted(string nodeId)
     {
         if (_nodes.TryRemove(nodeId, out var flow))
@@ -427,6 +482,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         await _stopping.CancelAsync();
         _registry.StatusChanged -= OnStatusChanged;
         _registry.Deleted -= OnDeleted;
+        _registry.Restored -= OnRestored;
         if (_loop is not null)
         {
             await _loop;

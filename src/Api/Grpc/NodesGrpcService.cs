@@ -17,8 +17,8 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
 
     public override async Task<RegisterNodeResponse> RegisterNode(RegisterNodeRequest request, ServerCallContext context)
     {
-        var registration = operations.Parse.Registration(request);
         var ports = Flows.NodeParticipants.ParsePorts(request);
+        var registration = operations.Parse.Registration(request) with { Flow = ports?.ToDeclaration() };
         var (record, token) = await operations.RegisterAsync(registration, stream: null, context.CancellationToken);
         await AttachPortsAsync(record, ports);
         return new RegisterNodeResponse { Id = record.Id, Status = record.Status.ToWire(), Token = token };
@@ -84,8 +84,8 @@ internal sealed partial class NodesGrpcService(ProxyOperations operations, ILogg
         switch (first.KindCase)
         {
             case NodeMessage.KindOneofCase.Register:
-                var registration = operations.Parse.Registration(first.Register, streamNode: true);
                 var ports = Flows.NodeParticipants.ParsePorts(first.Register);
+                var registration = operations.Parse.Registration(first.Register, streamNode: true) with { Flow = ports?.ToDeclaration() };
                 var (record, issued) = await operations.RegisterAsync(registration, stream, context.CancellationToken);
                 await AttachPortsAsync(record, ports);
                 node = registry.Find(record.Id) ?? throw new TrellisException(ErrorKind.NotFound, $"node {record.Id} was deleted as it registered");

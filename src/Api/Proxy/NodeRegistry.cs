@@ -62,6 +62,9 @@ public sealed partial class NodeRegistry
     /// <summary>Raised after every health check has been applied (status changed or not).</summary>
     public event Action<NodeStatusEvent>? HealthChecked;
 
+    /// <summary>Raised for each node restored from the store at start, before its first health check.</summary>
+    public event Action<NodeRecord>? Restored;
+
     /// <summary>Raised after a node was deleted (its id).</summary>
     public event Action<string>? Deleted;
 
@@ -135,6 +138,21 @@ public sealed partial class NodeRegistry
         if (records.Count > 0)
         {
             LogRestored(_logger, records.Count);
+        }
+
+        if (Restored is { } restored)
+        {
+            foreach (var node in _nodes.Values)
+            {
+                try
+                {
+                    restored(node.Record);
+                }
+                catch (Exception error)
+                {
+                    LogObserverFailed(_logger, error, node.Id);
+                }
+            }
         }
     }
 
@@ -214,7 +232,10 @@ public sealed partial class NodeRegistry
             var token = NodeCredentials.NewToken();
             var record = new NodeRecord(
                 NodeCredentials.NewId(), registration.Host, registration.Port, registration.HealthCheck,
-                registration.Slots, registration.Services, NodeStatus.Dirty, NodeCredentials.Hash(token), _time.GetUtcNow());
+                registration.Slots, registration.Services, NodeStatus.Dirty, NodeCredentials.Hash(token), _time.GetUtcNow())
+            {
+                Flow = registration.Flow,
+            };
             var health = stream is not null
                 ? new HealthResult(NodeStatus.Ok, $"registered on a Connect stream from {stream.Peer}")
                 : await _client.CheckHealthAsync(record, _options.HealthTimeout, cancellationToken).ConfigureAwait(false);

@@ -28,7 +28,8 @@ internal sealed class ProxyApi(ProxyOperations operations, ILogger<ProxyApi> log
         {
             // Ports are checked before the node exists, so a bad one refuses the registration whole.
             var ports = Flows.NodeParticipants.ParsePorts(body.RootElement);
-            (record, token) = await operations.RegisterAsync(body.RootElement, stream: null, context.RequestAborted);
+            var registration = operations.Parse.Registration(body.RootElement) with { Flow = ports?.ToDeclaration() };
+            (record, token) = await operations.RegisterAsync(registration, stream: null, context.RequestAborted);
             if (ports is not null && participants is not null)
             {
                 await participants.AttachAsync(record, ports);

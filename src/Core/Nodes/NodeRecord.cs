@@ -16,6 +16,9 @@ public sealed record NodeRecord(
     byte[] TokenHash,
     DateTimeOffset Created)
 {
+    /// <summary>The flow ports the node declared at registration, or null (records stored before flows read as null).</summary>
+    public NodeFlowDeclaration? Flow { get; init; }
+
     /// <summary>The host every node is called on unless configuration allows another.</summary>
     public const string LoopbackHost = "127.0.0.1";
 

@@ -17,6 +17,8 @@ public sealed class ActivityHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly Dictionary<Guid, ActivitySupervisor> _running = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _reporting = Task.CompletedTask;
 
     public ActivityHost(IFlowBroker broker, ActivityHostOptions? options = null, IActivityStateSink? sink = null, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
     {
@@ -25,6 +27,10 @@ public sealed class ActivityHost : IAsyncDisposable
         _sink = sink;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Trellis.Flows.Activities.ActivityHost");
         _time = time ?? TimeProvider.System;
+        if (sink is not null && Options.ReportInterval > TimeSpan.Zero)
+        {
+            _reporting = ReportLoopAsync(sink, _stopping.Token);
+        }
     }
 
     public ActivityHostOptions Options { get; }
@@ -93,10 +99,45 @@ public sealed class ActivityHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops every activity (each gets <see cref="ActivityHostOptions.StopTimeout"/> to answer what it holds).</summary>
+    /// <summary>Stops every activity (each gets <see cref="ActivityHostOptions.StopTimeout"/> to answer what it holds) and
+    /// reports each stopped.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        await _stopping.CancelAsync();
+        await _reporting;
         await SyncAsync([], CancellationToken.None);
+    }
+
+    /// <summary>Reports every activity's state again each <see cref="ActivityHostOptions.ReportInterval"/>: the cluster's
+    /// sign that this host is still there.</summary>
+    private async Task ReportLoopAsync(IActivityStateSink sink, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(Options.ReportInterval, _time);
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                foreach (var state in States)
+                {
+                    try
+                    {
+                        await sink.ReportAsync(state, cancellationToken);
+                    }
+                    catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        ActivityLog.SinkFailed(_logger, e, state.Role);
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
     }
 
     private static bool SameRun(InstalledActivity a, InstalledActivity b) =>

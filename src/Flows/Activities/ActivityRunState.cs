@@ -28,7 +28,12 @@ public sealed record ActivityRunState(
     int? Pid,
     int Restarts,
     string? LastError,
-    DateTimeOffset Changed);
+    DateTimeOffset Changed)
+{
+    /// <summary>How often the host reports this state again while it holds (zero: only on changes); the cluster shows the
+    /// activity <c>offline</c> on a host that missed <see cref="ActivityHostOptions.MissedReports"/> reports.</summary>
+    public TimeSpan ReportInterval { get; init; }
+}
 
 /// <summary>Receives each state change of the activities a host supervises (the activity's grain in a silo, a log
 /// otherwise). A failing sink is logged and does not disturb the activity.</summary>
@@ -59,6 +64,13 @@ public sealed class ActivityHostOptions
     /// <summary>What becomes of the messages an activity held when it crashed: false (default) rejects them to the
     /// queue's dead-letter exchange, so a message that kills its activity cannot kill it forever; true puts them back.</summary>
     public bool RequeueOnCrash { get; set; }
+
+    /// <summary>The number of missed reports after which the cluster counts an activity's host offline.</summary>
+    public const int MissedReports = 3;
+
+    /// <summary>How often the host reports each activity's state again, so the cluster can tell a host that is gone
+    /// (shown <c>offline</c> after <see cref="MissedReports"/> missed reports); zero reports only changes.</summary>
+    public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a stopping activity gets, after its stdin is closed, to answer what it holds before it is killed.</summary>
     public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);

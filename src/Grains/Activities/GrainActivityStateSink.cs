@@ -16,5 +16,5 @@ public sealed class GrainActivityStateSink(IGrainFactory grains, Func<Guid, Inst
         grains.GetGrain<IActivityGrain>(state.ActivityId).Report(manifest, tags, ToRun(state));
 
     public static ActivityHostRun ToRun(ActivityRunState state) =>
-        new(state.Host, state.Status.ToString().ToLowerInvariant(), state.Pid, state.Restarts, state.LastError, state.Changed, state.Role);
+        new(state.Host, state.Status.ToString().ToLowerInvariant(), state.Pid, state.Restarts, state.LastError, state.Changed, state.Role, state.ReportInterval);
 }

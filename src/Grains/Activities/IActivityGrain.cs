@@ -9,7 +9,7 @@ public interface IActivityGrain : IGrainWithGuidKey
     /// <summary>A host's report: the activity's manifest (JSON, as in <c>activity.json</c>), its tags there, and its state.</summary>
     Task Report(string? manifest, string[] tags, ActivityHostRun run);
 
-    /// <summary>The activity, or null when no host ever reported it.</summary>
+    /// <summary>The activity, or null when no host ever reported it; a host that missed its reports shows offline.</summary>
     [AlwaysInterleave]
     Task<ActivityRecord?> Get();
 
@@ -29,7 +29,9 @@ public interface IActivityDirectoryGrain : IGrainWithStringKey
 }
 
 /// <summary>The activity on one host.</summary>
-/// <param name="Status">starting, running, restarting or stopped.</param>
+/// <param name="Status">starting, running, restarting or stopped as reported; <see cref="Offline"/> when the host missed
+/// <see cref="Trellis.Flows.Activities.ActivityHostOptions.MissedReports"/> reports.</param>
+/// <param name="ReportInterval">How often the host reports again (zero: only on changes, and never counted offline).</param>
 [GenerateSerializer, Immutable]
 public sealed record ActivityHostRun(
     [property: Id(0)] string Host,
@@ -38,9 +40,15 @@ public sealed record ActivityHostRun(
     [property: Id(3)] int Restarts,
     [property: Id(4)] string? LastError,
     [property: Id(5)] DateTimeOffset Changed,
-    [property: Id(6)] string Role);
+    [property: Id(6)] string Role,
+    [property: Id(7)] TimeSpan ReportInterval = default)
+{
+    /// <summary>The status shown for a host that stopped reporting.</summary>
+    public const string Offline = "offline";
+}
 
-/// <summary>An activity as the cluster knows it. <see cref="Enabled"/>: some host runs it (its state there is not stopped).</summary>
+/// <summary>An activity as the cluster knows it. <see cref="Enabled"/>: some host runs it (its state there is neither
+/// stopped nor offline).</summary>
 [GenerateSerializer, Immutable]
 public sealed record ActivityRecord(
     [property: Id(0)] Guid Id,
@@ -48,5 +56,5 @@ public sealed record ActivityRecord(
     [property: Id(2)] string[] Tags,
     [property: Id(3)] ActivityHostRun[] Hosts)
 {
-    public bool Enabled => Hosts.Any(static h => h.Status != "stopped");
+    public bool Enabled => Hosts.Any(static h => h.Status is not ("stopped" or ActivityHostRun.Offline));
 }

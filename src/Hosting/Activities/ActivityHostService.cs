@@ -24,6 +24,12 @@ public sealed class ActivitiesOptions
 
     /// <summary>How often the home is read again to follow enable/disable.</summary>
     public TimeSpan RescanInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How often each activity's state is reported again (see <see cref="ActivityHostOptions.ReportInterval"/>).</summary>
+    public TimeSpan ReportInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a stopping activity gets to answer what it holds (see <see cref="ActivityHostOptions.StopTimeout"/>).</summary>
+    public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>Runs a home's enabled activities inside the silo (on the cluster's flow broker), following enable and
@@ -48,7 +54,7 @@ public sealed partial class ActivityHostService(
 
         var store = new ActivityStore(options.Home!);
         store.Initialize();
-        var hostOptions = new ActivityHostOptions { Prefetch = options.Prefetch };
+        var hostOptions = new ActivityHostOptions { Prefetch = options.Prefetch, ReportInterval = options.ReportInterval, StopTimeout = options.StopTimeout };
         if (options.HostId is { Length: > 0 } id)
         {
             hostOptions.HostId = id;
@@ -122,6 +128,11 @@ public static class ActivitiesRegistration
         if (options.Prefetch < 1)
         {
             throw new Core.Errors.TrellisException(Core.Errors.ErrorKind.InvalidArgument, $"{ActivitiesOptions.Section}:Prefetch must be 1 or more, not {options.Prefetch}");
+        }
+
+        if (options.ReportInterval < TimeSpan.Zero || options.StopTimeout < TimeSpan.Zero)
+        {
+            throw new Core.Errors.TrellisException(Core.Errors.ErrorKind.InvalidArgument, $"{ActivitiesOptions.Section}:ReportInterval and :StopTimeout must not be negative");
         }
 
         services.AddSingleton(options);

@@ -51,6 +51,37 @@ public sealed class ActivitiesApiTests
     }
 
     [Fact]
+    public async Task A_host_that_stops_reporting_shows_offline_and_comes_back_with_its_next_report()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var id = Guid.NewGuid();
+        string Body(string status) => $$"""{"status":"{{status}}","pid":7,"restarts":0,"role":"r","name":"n","reportInterval":0.2,"changed":"{{DateTimeOffset.UtcNow:O}}"}""";
+        async Task<JsonObject> HostAsync(string host) =>
+            (await gateway.GetAsync($"/activities/{id}", Admin)).Json["hosts"]!.AsArray().Single(h => (string?)h!["host"] == host)!.AsObject();
+
+        Assert.Equal(204, (await gateway.SendAsync(HttpMethod.Put, $"/activities/{id}/hosts/gone", Body("running"), Admin)).Status);
+        Assert.Equal(204, (await gateway.SendAsync(HttpMethod.Put, $"/activities/{id}/hosts/done", Body("stopped"), Admin)).Status);
+        Assert.Equal(204, (await gateway.SendAsync(HttpMethod.Put, $"/activities/{id}/hosts/old", Report("running"), Admin)).Status);
+        Assert.Equal("running", (string?)(await HostAsync("gone"))["status"]);
+        Assert.Equal(0.2, (double)(await HostAsync("gone"))["reportInterval"]!);
+
+        // No report for three intervals: offline, and the activity no longer counts as enabled there.
+        var offline = await Waits.UntilAsync(() => HostAsync("gone"), static h => (string?)h["status"] == "offline", "host 'gone' to show offline after three missed reports");
+        Assert.Null(offline["pid"]);
+        Assert.Equal("stopped", (string?)(await HostAsync("done"))["status"]);
+        Assert.Equal("running", (string?)(await HostAsync("old"))["status"]); // a host that never said it re-reports
+        var one = await gateway.GetAsync($"/activities/{id}", Admin);
+        Assert.True((bool)one.Json["enabled"]!, "host 'old' still runs it");
+
+        Assert.Equal(204, (await gateway.SendAsync(HttpMethod.Put, $"/activities/{id}/hosts/gone", Body("running"), Admin)).Status);
+        Assert.Equal("running", (string?)(await HostAsync("gone"))["status"]);
+
+        var bad = await gateway.SendAsync(HttpMethod.Put, $"/activities/{id}/hosts/gone", """{"status":"running","reportInterval":"soon"}""", Admin);
+        Assert.Equal(400, bad.Status);
+        Assert.Contains("field 'reportInterval'", bad.ErrorMessage);
+    }
+
+    [Fact]
     public async Task Bad_reports_are_refused_naming_the_problem()
     {
         await using var gateway = await TestGateway.StartAsync();

@@ -160,6 +160,79 @@ public sealed class ActivityHostTests : IAsyncLifetime
         Assert.Equal([upper.Manifest.Id], _host.States.Select(static s => s.ActivityId));
     }
 
+    [Fact]
+    public async Task The_host_reports_each_state_again_every_interval_and_stopped_when_it_shuts_down()
+    {
+        var states = new StateLog();
+        var host = new ActivityHost(_broker, new ActivityHostOptions { HostId = "reporting", ReportInterval = TimeSpan.FromMilliseconds(100) }, states, _logs);
+        var upper = Sample("upper");
+        try
+        {
+            await host.SyncAsync([upper], CancellationToken.None);
+            var running = await states.WaitAsync(s => s.Status == ActivityRunStatus.Running, "running");
+            await Waits.UntilAsync(
+                () => Task.FromResult(states.All.Count(s => s.Status == ActivityRunStatus.Running && s.Changed == running.Changed)),
+                static n => n >= 3,
+                "the running state to be reported three times (once on the change, then again each 100 ms)");
+            Assert.All(states.All, static s => Assert.Equal(TimeSpan.FromMilliseconds(100), s.ReportInterval));
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+
+        var last = states.All[^1];
+        Assert.Equal(ActivityRunStatus.Stopped, last.Status);
+        Assert.Equal(upper.Manifest.Id, last.ActivityId);
+        var count = states.All.Count;
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.Equal(count, states.All.Count);
+    }
+
+    [Fact]
+    public async Task A_stopping_host_lets_the_activity_answer_what_it_holds_and_puts_back_what_it_did_not()
+    {
+        var dir = Path.Combine(Samples.RepoRoot(), "tests", "Flows.Tests", "Activities", "Hold");
+        var manifest = ActivityManifest.Load(dir) with { RoleOverride = Unique("hold") };
+        var hold = new InstalledActivity(manifest, dir, manifest.Tags, true);
+        var states = new StateLog();
+        var host = new ActivityHost(_broker, new ActivityHostOptions { HostId = "stopping", StopTimeout = TimeSpan.FromSeconds(1), ReportInterval = TimeSpan.Zero }, states, _logs);
+        try
+        {
+            await host.SyncAsync([hold], CancellationToken.None);
+            await states.WaitAsync(s => s.Status == ActivityRunStatus.Running, "hold running");
+            var outport = await TapAsync(manifest.QueueOf("out"));
+            await SendAsync(manifest.QueueOf("in"), "\"a\"");
+            await SendAsync(manifest.QueueOf("in"), "\"b\"");
+            await SendAsync(manifest.QueueOf("in"), """{"keep":true}""");
+            await Waits.UntilAsync(() => Task.FromResult(_logs.Has(LogLevel.Information, "hold: holding 3")), static b => b, "the activity to hold the three messages");
+
+            await host.DisposeAsync();
+
+            // Its answers after its input closed were published (and acknowledged: they do not come back below).
+            string[] answers = [await outport.ReadAsync().AsTask().Within("the first answer"), await outport.ReadAsync().AsTask().Within("the second answer")];
+            Assert.Equal(["\"A\"", "\"B\""], answers.Order());
+            Assert.True(_logs.Has(LogLevel.Information, "hold: input closed, answering 3"));
+            Assert.True(_logs.Has(LogLevel.Information, "killed after the grace period"));
+            Assert.Equal(ActivityRunStatus.Stopped, states.All[^1].Status);
+        }
+        finally
+        {
+            await host.DisposeAsync();
+        }
+
+        // The one it never answered is back on the queue for another host; the answered ones are not.
+        var queue = Channel.CreateUnbounded<string>();
+        _cleanup.Add(await _broker.ConsumeAsync(manifest.QueueOf("in"), FlowConsumerOptions.Default, async (d, _) =>
+        {
+            queue.Writer.TryWrite(Encoding.UTF8.GetString(d.Body.Span));
+            await d.AckAsync();
+        }, CancellationToken.None));
+        Assert.Equal("""{"keep":true}""", await queue.Reader.ReadAsync().AsTask().Within("the unanswered message back on the inqueue"));
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.False(queue.Reader.TryRead(out var extra), $"only the unanswered message comes back, not {extra}");
+    }
+
     [Theory]
     [InlineData("python")]
     [InlineData("node")]
@@ -228,6 +301,8 @@ public sealed class ActivityHostTests : IAsyncLifetime
             _states.Enqueue(state);
             return ValueTask.CompletedTask;
         }
+
+        public IReadOnlyList<ActivityRunState> All => [.. _states];
 
         public Task<ActivityRunState> WaitAsync(Func<ActivityRunState, bool> match, string what) =>
             Waits.UntilAsync(

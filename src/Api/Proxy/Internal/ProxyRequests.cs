@@ -15,7 +15,8 @@ using V1 = Trellis.Contracts.V1;
 namespace Trellis.Api.Proxy.Internal;
 
 /// <summary>A validated <c>POST /nodes</c> body.</summary>
-internal sealed record Registration(string Host, int Port, string HealthCheck, IReadOnlyList<NodeSubscription> Slots, IReadOnlyList<NodeSubscription> Services);
+internal sealed record Registration(string Host, int Port, string HealthCheck, IReadOnlyList<NodeSubscription> Slots, IReadOnlyList<NodeSubscription> Services,
+    NodeFlowDeclaration? Flow = null);
 
 /// <summary>A validated <c>POST /request/:id</c> body: a topic or a composition, the message and the timeout.</summary>
 internal sealed record PublishRequest(string? Topic, Composition? Composition, JsonPayload Message, TimeSpan? Timeout);

@@ -42,4 +42,7 @@ internal static partial class ActivityLog
 
     [LoggerMessage(13, LogLevel.Error, "Supervising activity {Role} failed unexpectedly")]
     public static partial void SupervisorFailed(ILogger logger, Exception exception, string role);
+
+    [LoggerMessage(14, LogLevel.Information, "Activity {Role} stopped: its input was closed and it {How}")]
+    public static partial void StoppedGracefully(ILogger logger, string role, string how);
 }

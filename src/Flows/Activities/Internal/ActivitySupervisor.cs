@@ -33,7 +33,10 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
         _sink = sink;
         _logger = logger;
         _time = time;
-        _state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, options.HostId, ActivityRunStatus.Starting, null, 0, null, time.GetUtcNow());
+        _state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, options.HostId, ActivityRunStatus.Starting, null, 0, null, time.GetUtcNow())
+        {
+            ReportInterval = options.ReportInterval,
+        };
     }
 
     public InstalledActivity Activity => _activity;
@@ -220,15 +223,20 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
         await Task.WhenAny(exited, Task.Delay(Timeout.Infinite, ct));
         if (!exited.IsCompleted)
         {
-            // Stopping: no new work; the activity answers what it holds, then goes (or is killed).
-            await run.StopConsumingAsync();
+            // Stopping: no new work (what still arrives is held back, bounded by the prefetch); the activity answers what
+            // it holds, its answers published and acknowledged on the consumers that are still open, then it goes (or is
+            // killed after the grace period). What it did not answer goes back to the queue for another host.
+            run.Drain();
             run.CloseStdin();
             await Task.WhenAny(exited, Task.Delay(_options.StopTimeout, _time));
+            var killed = !exited.IsCompleted;
             Kill(process);
             await exited;
             await stdout;
             await stderr;
+            ActivityLog.StoppedGracefully(_logger, _manifest.Role, killed ? "killed after the grace period" : "exited");
             await run.ReturnInFlightAsync(requeue: true);
+            await run.StopConsumingAsync();
             return null;
         }
 
@@ -269,7 +277,10 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
 
     private async ValueTask ReportAsync(ActivityRunStatus status, int? pid, int restarts, string? lastError)
     {
-        var state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, _options.HostId, status, pid, restarts, lastError, _time.GetUtcNow());
+        var state = new ActivityRunState(_manifest.Id, _manifest.Name, _manifest.Role, _options.HostId, status, pid, restarts, lastError, _time.GetUtcNow())
+        {
+            ReportInterval = _options.ReportInterval,
+        };
         Volatile.Write(ref _state, state);
         if (_sink is null)
         {
@@ -294,12 +305,13 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
         private readonly Stream _stdin = process.StandardInput.BaseStream;
         private long _next;
         private volatile bool _dead;
+        private volatile bool _draining;
 
         public List<IAsyncDisposable> Consumers { get; } = [];
 
         public async ValueTask DeliverAsync(FlowDelivery delivery, string port, CancellationToken ct)
         {
-            if (_dead)
+            if (_dead || _draining)
             {
                 // Left unacknowledged: cancelling the consumer hands it to the next one.
                 return;
@@ -411,6 +423,9 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
         }
 
         public void MarkDead() => _dead = true;
+
+        /// <summary>Stops writing deliveries to the process; those that still arrive wait unacknowledged for the consumer's end.</summary>
+        public void Drain() => _draining = true;
 
         public async Task StopConsumingAsync()
         {

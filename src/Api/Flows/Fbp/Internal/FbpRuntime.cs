@@ -30,6 +30,9 @@ internal sealed class FbpRuntime(string id, string label, FbpAuth auth, int maxM
 
     public TimeProvider Clock { get; } = clock;
 
+    /// <summary>The sessions of this process, for sharing graph edits between them.</summary>
+    public FbpHub Hub { get; } = new();
+
     /// <summary>The runtime message; a client without the secret sees no capabilities of its own (as the schema's
     /// capabilities/allCapabilities split intends).</summary>
     public JsonObject Describe(bool authorized) => new()

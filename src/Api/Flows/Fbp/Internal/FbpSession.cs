@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,9 @@ internal sealed class FbpSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, (string Key, IAsyncDisposable? Watch)> _outportWatches = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IAsyncDisposable> _edgeWatches = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _graphs = new(StringComparer.Ordinal);
     private int _droppingReported;
+    private int _left;
 
     public FbpSession(WebSocket socket, FbpRuntime runtime, IFlowNetworks? networks, string? remote, ILogger logger)
     {
@@ -28,6 +31,7 @@ internal sealed class FbpSession : IAsyncDisposable
         Networks = networks;
         Remote = remote;
         _logger = logger;
+        runtime.Hub.Join(this);
     }
 
     public IFlowNetworks? Networks { get; }
@@ -64,6 +68,7 @@ internal sealed class FbpSession : IAsyncDisposable
         }
 
         // Queued replies (an error about an oversized message among them) go out before the close frame.
+        _runtime.Hub.Leave(this);
         _writer.Complete();
         await DisposeWatchesAsync();
         try
@@ -176,14 +181,34 @@ internal sealed class FbpSession : IAsyncDisposable
     /// <summary>Pushes an event the client did not ask for just now; dropped (and logged once) when it is too far behind.</summary>
     public ValueTask PushAsync(string protocol, string command, JsonNode? payload)
     {
-        if (!_writer.TryPush(FbpMessage.Serialize(protocol, command, payload, null))
+        PushFrame(FbpMessage.Serialize(protocol, command, payload, null), protocol, command);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Pushes a serialized event; dropped (and logged once) when the client is too far behind.</summary>
+    public void PushFrame(byte[] frame, string protocol, string command)
+    {
+        if (!_writer.TryPush(frame)
             && !_writer.IsCompleted
             && Interlocked.Exchange(ref _droppingReported, 1) == 0)
         {
             FbpLog.Dropping(_logger, Remote, protocol, command);
         }
+    }
 
-        return ValueTask.CompletedTask;
+    /// <summary>From now on this client hears of the edits other clients make to <paramref name="graph"/> (it edited it,
+    /// sent it packets, ran it, or asked for the runtime's main graph).</summary>
+    public void Watch(string graph) => _graphs.TryAdd(graph, 0);
+
+    /// <summary>Whether this client hears of edits to <paramref name="graph"/>.</summary>
+    public bool Watches(string graph) => _graphs.ContainsKey(graph);
+
+    /// <summary>A reply to <paramref name="request"/> that also goes, without responseTo, to the other clients watching
+    /// <paramref name="graph"/> (a graph edit that succeeded, or the ports it changed).</summary>
+    public async ValueTask ReplyAndShareAsync(FbpMessage request, string graph, string protocol, string command, JsonNode? payload, CancellationToken cancellationToken)
+    {
+        await SendAsync(protocol, command, payload, protocol == request.Protocol ? request.RequestId : null, cancellationToken);
+        _runtime.Hub.Broadcast(this, graph, protocol, command, payload);
     }
 
     /// <summary>Reports the graph's exported outports as runtime:packet while the client is connected. The watch is
@@ -196,6 +221,7 @@ internal sealed class FbpSession : IAsyncDisposable
             return;
         }
 
+        Watch(graph);
         var definition = await Networks.GetGraphAsync(graph, cancellationToken);
         var key = string.Join('\n', definition.Outports.Select(static p => $"{p.Key}={p.Value.Process}.{p.Value.Port}"));
         if (_outportWatches.TryGetValue(graph, out var current))
@@ -237,6 +263,11 @@ internal sealed class FbpSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _left, 1) == 0)
+        {
+            _runtime.Hub.Leave(this);
+        }
+
         _writer.Complete();
         await DisposeWatchesAsync();
     }

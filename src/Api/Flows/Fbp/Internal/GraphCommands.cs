@@ -6,7 +6,8 @@ namespace Trellis.Api.Flows.Fbp.Internal;
 
 /// <summary>The <c>graph:*</c> commands: each becomes one <see cref="GraphChange"/> applied through
 /// <see cref="IFlowNetworks.ApplyAsync"/>, answered by echoing the command as the schema says (with the merged
-/// metadata for change*, the removed IIP's data for removeinitial, and the edges a removed node took with it).</summary>
+/// metadata for change*, the removed IIP's data for removeinitial, and the edges a removed node took with it). Every
+/// such reply, and the runtime:ports that follows a port edit, also goes to the other clients watching the graph.</summary>
 internal static class GraphCommands
 {
     public static async Task HandleAsync(FbpSession session, FbpMessage message, CancellationToken cancellationToken)
@@ -29,6 +30,7 @@ internal static class GraphCommands
             // An edge that left the graph carries nothing any more: stop reporting what its source sends.
             await NetworkCommands.ForgetRemovedEdgesAsync(session, networks, request.Graph, cancellationToken);
         }
+        session.Watch(request.Graph);
 
         switch (kind)
         {
@@ -44,7 +46,7 @@ internal static class GraphCommands
                     {
                         var reply = (JsonObject)request.Echo.DeepClone();
                         reply.Insert(0, "src", new JsonObject { ["data"] = iip.Data?.DeepClone() });
-                        await session.ReplyAsync(message, "removeinitial", reply, cancellationToken);
+                        await session.ReplyAndShareAsync(message, request.Graph, "graph", "removeinitial", reply, cancellationToken);
                     }
 
                     return;
@@ -64,7 +66,7 @@ internal static class GraphCommands
                 break;
         }
 
-        await session.ReplyAsync(message, message.Command, request.Echo, cancellationToken);
+        await session.ReplyAndShareAsync(message, request.Graph, "graph", message.Command, request.Echo, cancellationToken);
         if (kind is GraphChangeKind.AddOutport or GraphChangeKind.RemoveOutport or GraphChangeKind.RenameOutport
             or GraphChangeKind.RemoveNode or GraphChangeKind.RenameNode or GraphChangeKind.Clear)
         {
@@ -75,7 +77,7 @@ internal static class GraphCommands
             or GraphChangeKind.AddOutport or GraphChangeKind.RemoveOutport or GraphChangeKind.RenameOutport)
         {
             // "The runtime is responsible for sending the up-to-date list of available ports … whenever it changes."
-            await session.SendAsync("runtime", "ports", await RuntimeCommands.PortsAsync(networks, request.Graph, cancellationToken), null, cancellationToken);
+            await session.ReplyAndShareAsync(message, request.Graph, "runtime", "ports", await RuntimeCommands.PortsAsync(networks, request.Graph, cancellationToken), cancellationToken);
         }
     }
 
@@ -89,7 +91,7 @@ internal static class GraphCommands
             var payload = c.Src is { } src
                 ? new JsonObject { ["src"] = GraphRequests.Port(src), ["tgt"] = GraphRequests.Port(c.Tgt), ["graph"] = request.Graph }
                 : new JsonObject { ["src"] = new JsonObject { ["data"] = c.Data?.DeepClone() }, ["tgt"] = GraphRequests.Port(c.Tgt), ["graph"] = request.Graph };
-            await session.ReplyAsync(message, c.Src is null ? "removeinitial" : "removeedge", payload, cancellationToken);
+            await session.ReplyAndShareAsync(message, request.Graph, "graph", c.Src is null ? "removeinitial" : "removeedge", payload, cancellationToken);
         }
 
         foreach (var (exports, command) in new[] { (before.Inports, "removeinport"), (before.Outports, "removeoutport") })
@@ -98,7 +100,7 @@ internal static class GraphCommands
             {
                 if (export.Process == node)
                 {
-                    await session.ReplyAsync(message, command, new JsonObject { ["public"] = name, ["graph"] = request.Graph }, cancellationToken);
+                    await session.ReplyAndShareAsync(message, request.Graph, "graph", command, new JsonObject { ["public"] = name, ["graph"] = request.Graph }, cancellationToken);
                 }
             }
         }
