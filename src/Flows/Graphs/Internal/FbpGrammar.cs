@@ -36,6 +36,7 @@ internal sealed class FbpGrammar
     private JsonObject? _properties;
     private Item? _unpaired;
     private (string Name, Comp Comp)? _lastAdded;
+    private (int Start, int End, Port Port, bool Found)? _lastPortThenSpaces;
     private bool _prototypeHasComponent;
     private int _pos;
     private int _maxFailPos;
@@ -969,16 +970,27 @@ internal sealed class FbpGrammar
         return true;
     }
 
+    /// <summary><c>port__ = port __</c>. Bridge's second alternative and inport read it again where bridge's first
+    /// one did: the last reading is reused. That is exact, failures included: a rule read again at the same place
+    /// makes the same failure calls, and those changed the furthest failure the first time or never will.</summary>
     private bool PortThenSpaces(out Port port)
     {
         var s0 = _pos;
-        if (PortAt(out port) && Spaces1())
+        if (_lastPortThenSpaces is { } last && last.Start == s0)
         {
-            return true;
+            port = last.Port;
+            _pos = last.End;
+            return last.Found;
         }
 
-        _pos = s0;
-        return false;
+        var found = PortAt(out port) && Spaces1();
+        if (!found)
+        {
+            _pos = s0;
+        }
+
+        _lastPortThenSpaces = (s0, _pos, port, found);
+        return found;
     }
 
     private bool SpacesThenPort(out Port port)
