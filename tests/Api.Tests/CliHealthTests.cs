@@ -30,6 +30,7 @@ public sealed class CliHealthTests
     public async Task Health_and_grpc_exit_0_against_a_running_gateway()
     {
         await using var gateway = await TestGateway.StartAsync();
+        await Waits.UntilAsync(async () => (await gateway.GetAsync("/readyz", null)).Status, static s => s == 200, "the gateway's /readyz to answer 200");
 
         var health = await CliAsync("health", "--url", gateway.Address.ToString());
         Assert.True(health.Exit == CliApp.Ok, health.ToString());
