@@ -9,8 +9,9 @@ namespace Trellis.Bench.Flows;
 
 /// <summary>P8: flows on RabbitMQ. P8a — the same stock msgflo-nodejs participants (repeat → double → repeat) wired by
 /// Trellis' coordinator and by msgflo's own <c>msgflo-setup</c>; whoever wires them, the coordinator is not in the data
-/// path, so the ratio should be 1.</summary>
-/// <remarks><c>p8 [--count N] [--rounds N]</c>; the broker from env TRELLIS_BENCH_RABBITMQ.</remarks>
+/// path, so the ratio should be 1. P8b — the same pipeline of Trellis' own participants (activities on a Trellis host)
+/// against msgflo-nodejs participants with Nagle off. P8d — discovery of 1,000 participants.</summary>
+/// <remarks><c>p8 [--count N] [--count-b N] [--participants N] [--rounds N]</c>; the broker from env TRELLIS_BENCH_RABBITMQ.</remarks>
 public static class P8
 {
     private const string Variable = "TRELLIS_BENCH_RABBITMQ";
@@ -28,7 +29,8 @@ public static class P8
         var rounds = Math.Max(1, Harness.Rounds / 2);
         Console.WriteLine($"P8a wiring: stock msgflo-nodejs participants repeat → double → repeat (prefetch 2, Nagle on), {count} messages, {rounds} rounds each side");
 
-        await using var trellis = await TrellisSilo.StartAsync(broker);
+        using var home = new ActivityHome();
+        await using var trellis = await TrellisSilo.StartAsync(broker, home.Path);
         var round = 0;
         var ours = new List<double>();
         var theirs = new List<double>();
@@ -52,6 +54,19 @@ public static class P8
 
         var (l, r) = (Harness.Median(listed), Harness.Median(raw));
         Console.WriteLine($"P8d  {participants} participants announced on fbp → all listed in {l:0.00} s ({participants / l:0}/s)   raw consume+parse+ack {r:0.00} s   ratio {l / r:0.0}× the raw time");
+
+        var countB = IntOption(args, "--count-b", 5000);
+        Console.WriteLine($"P8b own participants: Trellis activities (node, stdio protocol) on a Trellis host vs msgflo-nodejs participants with TCP_NODELAY, repeat → double → repeat, {countB} messages");
+        ours.Clear();
+        theirs.Clear();
+        for (var i = 0; i < rounds; i++)
+        {
+            theirs.Add(await PipelineAsync(broker, $"p8n{round++}", countB, noDelay: true, WireWithMsgfloAsync));
+            ours.Add(await ActivitiesAsync(broker, trellis, home, $"p8h{round++}", countB));
+        }
+
+        (o, t) = (Harness.Median(ours), Harness.Median(theirs));
+        Console.WriteLine($"P8b  trellis activities {o:0} msgs/s   msgflo-nodejs (nodelay) {t:0} msgs/s   ratio {o / t:0.00}×");
         return 0;
     }
 
@@ -64,6 +79,35 @@ public static class P8
             broker, noDelay, ($"{prefix}a", "repeat"), ($"{prefix}d", "double"), ($"{prefix}c", "repeat"));
         await wire(prefix, PipelineFbp(prefix));
         return await PipelineDriver.RunAsync(broker, $"{prefix}a.IN", $"{prefix}c.OUT", count, TimeSpan.FromMinutes(3));
+    }
+
+    private static async Task<double> ActivitiesAsync(string broker, TrellisSilo trellis, ActivityHome home, string prefix, int count)
+    {
+        home.Enable($"{prefix}a", "repeat");
+        home.Enable($"{prefix}d", "double");
+        home.Enable($"{prefix}c", "repeat");
+        try
+        {
+            // The host rescans its home every 2 s, starts the three, and announces them on fbp.
+            var roles = new[] { $"{prefix}a", $"{prefix}d", $"{prefix}c" };
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while ((await trellis.Networks.ListParticipantsAsync(CancellationToken.None)).Count(p => roles.Contains(p.Definition.Role)) < roles.Length)
+            {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"P8b: the activities {string.Join(", ", roles)} were not all listed within 60 s");
+                }
+
+                await Task.Delay(100);
+            }
+
+            await trellis.WireAsync(prefix, PipelineFbp(prefix));
+            return await PipelineDriver.RunAsync(broker, $"{prefix}a.IN", $"{prefix}c.OUT", count, TimeSpan.FromMinutes(3));
+        }
+        finally
+        {
+            home.DisableAll();
+        }
     }
 
     private static async Task WireWithMsgfloAsync(string prefix, string fbp)
@@ -107,7 +151,7 @@ public static class P8
 
         public IFlowNetworks Networks => _app.Services.GetRequiredService<IFlowNetworks>();
 
-        public static async Task<TrellisSilo> StartAsync(string broker)
+        public static async Task<TrellisSilo> StartAsync(string broker, string activities)
         {
             var data = Directory.CreateTempSubdirectory("trellis-p8-").FullName;
             var app = TrellisApp.Build([], "silo", new Dictionary<string, string?>
@@ -120,6 +164,7 @@ public static class P8
                 ["Trellis:Storage:Sqlite:Path"] = Path.Combine(data, "trellis.db"),
                 ["Trellis:Cluster:SiloPort"] = FreePort(),
                 ["Trellis:Cluster:GatewayPort"] = FreePort(),
+                ["Trellis:Activities:Home"] = activities,
                 ["Logging:LogLevel:Default"] = "Warning",
             });
             await app.StartAsync();
