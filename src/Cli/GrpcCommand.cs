@@ -24,7 +24,7 @@ internal static class GrpcCommand
         return new Command("grpc", "Inspect the gRPC API of a silo or gateway") { list, health };
     }
 
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
     private static async Task<int> RunAsync(ParseResult parse, Uri url, Func<GrpcChannel, TextWriter, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
     {

@@ -16,7 +16,7 @@ internal static class HealthCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var error = parse.InvocationConfiguration.Error;
-            using var http = new HttpClient { BaseAddress = parse.GetValue(url), Timeout = TimeSpan.FromSeconds(5) };
+            using var http = new HttpClient { BaseAddress = parse.GetValue(url), Timeout = TimeSpan.FromSeconds(15) };
             var failed = false;
             var unreachable = false;
             foreach (var path in new[] { "/healthz", "/readyz" })
