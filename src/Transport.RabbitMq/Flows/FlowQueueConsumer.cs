@@ -13,19 +13,15 @@ namespace Trellis.Transport.RabbitMq.Flows;
 /// not awaited past its first suspension, so a handler that holds a delivery while it works does not hold back the
 /// next one: as many run at once as the prefetch allows, like a msgflo participant's process function. The body is
 /// copied out of the client's buffer into a pooled one that is given back when the delivery is settled.</remarks>
-internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAsyncDisposable
+internal sealed partial class FlowQueueConsumer : FlowConsumerBase
 {
-    private readonly RabbitMqFlowBroker _owner;
     private readonly string _queue;
     private readonly FlowDeliveryHandler _handler;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stopping = new();
-    private int _disposed;
 
     public FlowQueueConsumer(IChannel channel, RabbitMqFlowBroker owner, string queue, FlowDeliveryHandler handler, ILogger logger)
-        : base(channel)
+        : base(channel, owner)
     {
-        _owner = owner;
         _queue = queue;
         _handler = handler;
         _logger = logger;
@@ -41,7 +37,7 @@ internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAs
         ReadOnlyMemory<byte> body,
         CancellationToken cancellationToken)
     {
-        if (_stopping.IsCancellationRequested)
+        if (Stopping.IsCancellationRequested)
         {
             // Left unacknowledged: closing the channel gives it back to the queue for another consumer.
             return;
@@ -53,7 +49,7 @@ internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAs
         ValueTask running;
         try
         {
-            running = _handler(delivery, _stopping.Token);
+            running = _handler(delivery, Stopping.Token);
         }
         catch (Exception e)
         {
@@ -69,7 +65,7 @@ internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAs
 
     public override Task HandleBasicCancelAsync(string consumerTag, CancellationToken cancellationToken = default)
     {
-        if (Volatile.Read(ref _disposed) == 0)
+        if (!Disposed)
         {
             LogCancelledByBroker(_logger, _queue);
         }
@@ -77,38 +73,7 @@ internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAs
         return base.HandleBasicCancelAsync(consumerTag, cancellationToken);
     }
 
-    /// <summary>Cancels the consumer and closes its channel; the broker requeues what it had not acknowledged.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            if (Channel.IsOpen)
-            {
-                foreach (var tag in ConsumerTags)
-                {
-                    await Channel.BasicCancelAsync(tag).ConfigureAwait(false);
-                }
-
-                await Channel.CloseAsync().ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is OperationInterruptedException or ObjectDisposedException or IOException)
-        {
-            // The channel or the connection is gone already, which has the same effect.
-            LogCloseFailed(_logger, _queue, e.Message);
-        }
-        finally
-        {
-            await RabbitMqFlowBroker.DisposeQuietlyAsync(Channel).ConfigureAwait(false);
-            _owner.Forget(this);
-        }
-    }
+    protected override void OnCloseFailed(string reason) => LogCloseFailed(_logger, _queue, reason);
 
     private static string? TraceParent(IReadOnlyBasicProperties properties) =>
         properties.Headers is { Count: > 0 } headers && headers.TryGetValue(Wire.TraceParentHeader, out var value)
@@ -136,7 +101,7 @@ internal sealed partial class FlowQueueConsumer : AsyncDefaultBasicConsumer, IAs
     /// msgflo participant nacks a message its process function fails on.</summary>
     private ValueTask FailedAsync(Delivery delivery, Exception e)
     {
-        if (e is OperationCanceledException && _stopping.IsCancellationRequested)
+        if (e is OperationCanceledException && Stopping.IsCancellationRequested)
         {
             return ValueTask.CompletedTask;
         }

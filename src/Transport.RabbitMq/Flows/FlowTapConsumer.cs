@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
-using RabbitMQ.Client.Exceptions;
 using Trellis.Flows.Broker;
 
 namespace Trellis.Transport.RabbitMq.Flows;
@@ -8,10 +7,8 @@ namespace Trellis.Transport.RabbitMq.Flows;
 /// <summary>A tap: consumes (without acknowledgements) its exclusive, auto-deleted queue bound to an exchange and hands
 /// each message to the handler in order. The body is valid during the handler call only.</summary>
 internal sealed partial class FlowTapConsumer(IChannel channel, RabbitMqFlowBroker owner, string exchange, FlowTapHandler handler, ILogger logger)
-    : AsyncDefaultBasicConsumer(channel), IAsyncDisposable
+    : FlowConsumerBase(channel, owner)
 {
-    private readonly CancellationTokenSource _stopping = new();
-    private int _disposed;
 
     public override async Task HandleBasicDeliverAsync(
         string consumerTag,
@@ -23,16 +20,16 @@ internal sealed partial class FlowTapConsumer(IChannel channel, RabbitMqFlowBrok
         ReadOnlyMemory<byte> body,
         CancellationToken cancellationToken)
     {
-        if (_stopping.IsCancellationRequested)
+        if (Stopping.IsCancellationRequested)
         {
             return;
         }
 
         try
         {
-            await handler(exchange, body, _stopping.Token).ConfigureAwait(false);
+            await handler(exchange, body, Stopping.Token).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        catch (OperationCanceledException) when (Stopping.IsCancellationRequested)
         {
         }
         catch (Exception e)
@@ -41,37 +38,7 @@ internal sealed partial class FlowTapConsumer(IChannel channel, RabbitMqFlowBrok
         }
     }
 
-    /// <summary>Cancels the consumer, which deletes the auto-delete queue, and closes the channel.</summary>
-    public async ValueTask DisposeAsync()
-    {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-        {
-            return;
-        }
-
-        await _stopping.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            if (Channel.IsOpen)
-            {
-                foreach (var tag in ConsumerTags)
-                {
-                    await Channel.BasicCancelAsync(tag).ConfigureAwait(false);
-                }
-
-                await Channel.CloseAsync().ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is OperationInterruptedException or ObjectDisposedException or IOException)
-        {
-            LogCloseFailed(logger, exchange, e.Message);
-        }
-        finally
-        {
-            await RabbitMqFlowBroker.DisposeQuietlyAsync(Channel).ConfigureAwait(false);
-            owner.Forget(this);
-        }
-    }
+    protected override void OnCloseFailed(string reason) => LogCloseFailed(logger, exchange, reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Tap handler on exchange {Exchange} failed")]
     private static partial void LogHandlerFailed(ILogger logger, Exception exception, string exchange);
