@@ -1,21 +1,29 @@
 using System.CommandLine;
-using System.Reflection;
+using Trellis.Edge;
+using Trellis.Edge.Cli;
 
 var root = new RootCommand(
-    "trellis-edge: the device agent that publishes and discovers local services and bridges them into a Trellis cluster from behind NAT");
-var id = new Command("id", "Print this device's provider id (the first network interface's hardware address)");
+    "trellis-edge: the device agent that publishes and discovers local services, bridges them into a Trellis cluster from behind NAT, and runs jobs");
+root.Options.Add(EdgeCli.Home);
+root.Options.Add(EdgeCli.Socket);
+
+var id = new Command("id", "Print this device's provider id (the first physical network card's hardware address)");
 id.SetAction(_ =>
 {
-    Console.WriteLine(Trellis.Edge.ProviderId.Current());
+    Console.WriteLine(ProviderId.Current());
     return 0;
 });
 root.Subcommands.Add(id);
+
 var info = new Command("info", "Print the agent's version and runtime");
 info.SetAction(_ =>
 {
-    var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-    Console.WriteLine($"trellis-edge {version} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription})");
+    Console.WriteLine($"trellis-edge {AgentVersion.Current} on {System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier} ({System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription})");
     return 0;
 });
 root.Subcommands.Add(info);
+
+DaemonCommands.Add(root);
+ServiceCommands.Add(root);
+JobCommands.Add(root);
 return await root.Parse(args).InvokeAsync();
