@@ -27,6 +27,9 @@ public static class EdgeTopics
 
     public static string Control(string provider) => $"edge._control.{provider}";
 
+    /// <summary>Signalled (no data) when the admin revokes a device's token: the gateway holding its link closes it.</summary>
+    public static string Revoked(string provider) => $"edge._revoked.{provider}";
+
     /// <summary>Whether a node's subscription topic falls in the reserved space.</summary>
     public static bool IsReserved(string topic) => topic.StartsWith(Prefix, StringComparison.Ordinal) || topic == "edge";
 }
