@@ -19,6 +19,12 @@ wanted=(
   nghttp2-client:/usr/bin/h2load
   curl:/usr/bin/curl
   jq:/usr/bin/jq # the README examples read JSON with it (tests/Docs.Tests runs them)
+  # The edge agent's linux-arm64 build runs under emulation (tests/Edge.Tests/Publish):
+  # qemu-aarch64-static -L /usr/aarch64-linux-gnu, which finds arm64 libc, libstdc++ and libgcc there.
+  qemu-user-static:/usr/bin/qemu-aarch64-static
+  libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+  libstdc++6-arm64-cross:/usr/aarch64-linux-gnu/lib/libstdc++.so.6
+  libgcc-s1-arm64-cross:/usr/aarch64-linux-gnu/lib/libgcc_s.so.1
 )
 
 missing=()
