@@ -25,6 +25,10 @@ wanted=(
   libc6-arm64-cross:/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
   libstdc++6-arm64-cross:/usr/aarch64-linux-gnu/lib/libstdc++.so.6
   libgcc-s1-arm64-cross:/usr/aarch64-linux-gnu/lib/libgcc_s.so.1
+  # The agent is published with Native AOT, linked by gcc: the machine's own for linux-x64, the cross gcc for linux-arm64.
+  gcc:/usr/bin/gcc
+  gcc-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-gcc
+  libc6-dev-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so
 )
 
 missing=()
