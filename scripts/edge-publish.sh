@@ -53,9 +53,13 @@ if [[ ! -x $dir/trellis-edge ]]; then
     fi
     rm -f "$publish_log"
     [[ -x $staging/trellis-edge ]] || die "dotnet publish wrote no trellis-edge into $staging"
+    chmod 755 "$staging"
     rm -rf "$dir"
     mv "$staging" "$dir"
     log "$rid: $(du -b "$dir/trellis-edge" | cut -f1) bytes"
+    # Keep the four newest builds per RID (several work trees may share the cache), and failed logs for a day.
+    ls -dt "$cache/$rid"-* | tail -n +5 | xargs -r rm -rf
+    find "$cache" -maxdepth 1 -name '.staging.*' -mtime +0 -exec rm -rf {} +
   fi
   flock -u 9
 fi

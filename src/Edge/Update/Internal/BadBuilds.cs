@@ -31,7 +31,8 @@ internal sealed class BadBuilds(string path)
                 return;
             }
 
-            entries.Add(new JsonObject
+            // As a JsonNode: the generic Add<T> is not trimmable.
+            entries.Add((JsonNode)new JsonObject
             {
                 ["arch"] = build.Arch,
                 ["version"] = build.Version,
