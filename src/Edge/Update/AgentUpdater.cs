@@ -268,11 +268,21 @@ public sealed partial class AgentUpdater : IDisposable
         var ready = Path.Combine(UpdateDirectory, $"ready-{Guid.NewGuid():N}");
         Process? started = null;
         string failure;
-        var released = false;
         try
         {
             await _host.Release(cancellationToken);
-            released = true;
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Not the build's fault: put the previous executable back and let the build be offered again.
+            Replace(executable, PreviousPath, mode);
+            LogReleaseFailed(_logger, build.Version, e);
+            await _host.Resume(CancellationToken.None);
+            return new UpdateOutcome(UpdateResult.Failed, $"the daemon could not release its listeners and link for {build.Version}: {e.Message}");
+        }
+
+        try
+        {
             var info = new ProcessStartInfo(executable) { UseShellExecute = false };
             foreach (var argument in _host.Arguments)
             {
@@ -303,11 +313,7 @@ public sealed partial class AgentUpdater : IDisposable
         File.Delete(ready);
         _bad.Add(build, $"did not start: {failure}", _time.GetUtcNow());
         LogRolledBack(_logger, build.Version, failure, CurrentVersion);
-        if (released)
-        {
-            await _host.Resume(CancellationToken.None);
-        }
-
+        await _host.Resume(CancellationToken.None);
         return new UpdateOutcome(UpdateResult.RolledBack, $"{build.Version} did not start ({failure}); {CurrentVersion} restored and the build marked bad");
     }
 
@@ -394,6 +400,9 @@ public sealed partial class AgentUpdater : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Updating the agent from {From} to {To} ({Executable})")]
     private static partial void LogSwapping(ILogger logger, string from, string to, string executable);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Update to {Version} abandoned: the daemon could not release its listeners and link")]
+    private static partial void LogReleaseFailed(ILogger logger, string version, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Agent {Version} is ready (pid {Pid}); exiting")]
     private static partial void LogSwapped(ILogger logger, string version, int pid);

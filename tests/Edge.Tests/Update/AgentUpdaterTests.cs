@@ -62,13 +62,17 @@ public sealed class AgentUpdaterTests : IDisposable
 
     private string UpdateDir => Path.Combine(Home, "update");
 
-    private AgentUpdater Updater(bool autoUpdate = true, TimeSpan? readyTimeout = null, string token = Token) => new(
+    private AgentUpdater Updater(bool autoUpdate = true, TimeSpan? readyTimeout = null, string token = Token, bool releaseFails = false) => new(
         new EdgeOptions { WorkDir = Home, GatewayHttp = _server.BaseUri, Token = token, Provider = Device, AutoUpdate = autoUpdate },
         new AgentUpdateHost
         {
             ExecutablePath = _executable,
             Arguments = ["daemon", "--home", Home, "--gateway", "http://gw.example:5081"],
-            Release = _ => { Interlocked.Increment(ref _released); return Task.CompletedTask; },
+            Release = _ =>
+            {
+                Interlocked.Increment(ref _released);
+                return releaseFails ? Task.FromException(new IOException("the socket is busy")) : Task.CompletedTask;
+            },
             Resume = _ => { Interlocked.Increment(ref _resumed); return Task.CompletedTask; },
             Exit = code => { lock (_exits) { _exits.Add(code); } },
         })
@@ -212,6 +216,23 @@ public sealed class AgentUpdaterTests : IDisposable
         Assert.Contains("401", outcome.Reason);
         Assert.False(updater.IsMarkedBad(build));
         Assert.Equal(_oldBytes, File.ReadAllBytes(_executable));
+    }
+
+    [Fact]
+    public async Task When_the_daemon_cannot_let_go_the_update_is_abandoned_without_blaming_the_build()
+    {
+        using var updater = Updater(releaseFails: true);
+        var build = Offer(GoodAgent, version: "1.7.0");
+
+        var outcome = await updater.OfferAsync(build, Ct).Within("the update whose release fails");
+
+        Assert.True(outcome.Result == UpdateResult.Failed, outcome.Reason);
+        Assert.Contains("the socket is busy", outcome.Reason);
+        Assert.Equal(_oldBytes, File.ReadAllBytes(_executable));
+        Assert.False(updater.IsMarkedBad(build));
+        Assert.False(File.Exists(Path.Combine(UpdateDir, "new-args")), "the new agent was not started");
+        Assert.Equal(1, _resumed);
+        Assert.Empty(_exits);
     }
 
     [Theory]
