@@ -150,13 +150,18 @@ public sealed class JobManager : IJobTable, IAsyncDisposable
     }
 
     /// <summary>SIGKILL; <paramref name="force"/> also kills the job's wrapper shell.</summary>
-    public Task<IReadOnlyList<JobSnapshot>> KillAsync(string pattern, bool force = false, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<JobSnapshot>> KillAsync(string pattern, bool force = false, CancellationToken cancellationToken = default)
     {
         List<JobRecord> jobs;
         lock (_lock)
         {
             jobs = [.. Match(pattern).Where(static j => j.Running)];
-            foreach (var job in jobs)
+        }
+
+        await WaitForPidsAsync(jobs, cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            foreach (var job in jobs.Where(static j => j.Running))
             {
                 job.Ending = $"killed:{ProcFs.SigKill}";
                 Save(job);
@@ -168,7 +173,7 @@ public sealed class JobManager : IJobTable, IAsyncDisposable
             }
         }
 
-        return AfterSignalAsync(jobs, TimeSpan.FromSeconds(5), cancellationToken);
+        return await AfterSignalAsync(jobs, TimeSpan.FromSeconds(5), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>SIGTERM, then SIGKILL after <paramref name="grace"/> (default 5 s); the jobs end as <c>stopped</c>.</summary>
@@ -178,7 +183,12 @@ public sealed class JobManager : IJobTable, IAsyncDisposable
         lock (_lock)
         {
             jobs = [.. Match(pattern).Where(static j => j.Running)];
-            foreach (var job in jobs)
+        }
+
+        await WaitForPidsAsync(jobs, cancellationToken).ConfigureAwait(false);
+        lock (_lock)
+        {
+            foreach (var job in jobs.Where(static j => j.Running))
             {
                 job.Ending = "stopped";
                 Save(job);
@@ -302,6 +312,17 @@ public sealed class JobManager : IJobTable, IAsyncDisposable
         }
 
         _stop.Dispose();
+    }
+
+    /// <summary>A job just launched has not yet written its pids; a signal needs them.</summary>
+    private async Task WaitForPidsAsync(List<JobRecord> jobs, CancellationToken cancellationToken)
+    {
+        var deadline = _time.GetUtcNow() + TimeSpan.FromSeconds(5);
+        while (_time.GetUtcNow() < deadline && jobs.Any(j => { lock (_lock) { return j.Running && (j.Pid == 0 || j.WrapperPid == 0); } }))
+        {
+            Poll();
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private bool IsRunning(JobRecord job)
