@@ -27,6 +27,11 @@ public sealed class JobRoutesTests : IAsyncLifetime
             await _jobs.KillAsync(job.Id, force: true);
         }
 
+        foreach (var job in _jobs.Snapshot())
+        {
+            _jobs.Remove(job.Id); // ends the groups' runners too
+        }
+
         await _jobs.DisposeAsync();
         try
         {
