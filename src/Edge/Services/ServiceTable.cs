@@ -12,6 +12,9 @@ public sealed partial class ServiceTable : IServiceTable
 {
     public const string FileName = "services.json";
 
+    /// <summary>URLs travel in LAN datagrams, so they are kept short.</summary>
+    public const int MaxUrlLength = 1024;
+
     private readonly Lock _lock = new();
     private readonly List<LocalService> _services = [];
     private readonly string _path;
@@ -53,6 +56,11 @@ public sealed partial class ServiceTable : IServiceTable
         if (problem is not null)
         {
             return problem;
+        }
+
+        if (service.Url is null || service.Url.Length > MaxUrlLength)
+        {
+            return $"url is missing or longer than {MaxUrlLength} characters";
         }
 
         if (!Uri.TryCreate(service.Url, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttp || url.Host.Length == 0)
