@@ -21,9 +21,29 @@ internal sealed partial class HttpConnection(Socket socket, LocalRouter router, 
 
     public Socket Socket => socket;
 
+    /// <summary>Serves the connection until it closes; never throws.</summary>
     public async Task RunAsync()
     {
-        await using var stream = new NetworkStream(socket, ownsSocket: true);
+        NetworkStream stream;
+        try
+        {
+            stream = new NetworkStream(socket, ownsSocket: true);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            socket.Dispose();
+            LogClosed(logger, e.Message);
+            return;
+        }
+
+        await using (stream.ConfigureAwait(false))
+        {
+            await ServeAsync(stream).ConfigureAwait(false);
+        }
+    }
+
+    private async Task ServeAsync(NetworkStream stream)
+    {
         try
         {
             while (!stopping.IsCancellationRequested)
