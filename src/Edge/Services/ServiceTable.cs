@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -133,10 +132,34 @@ public sealed partial class ServiceTable : IServiceTable
 
     private void Save()
     {
-        var root = new JsonObject { ["version"] = 1, ["services"] = new JsonArray([.. _services.Select(static s => (JsonNode)ToJson(s))]) };
         Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
         var temp = _path + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(temp, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), Encoding.UTF8);
+        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
+        using (var json = new Utf8JsonWriter(file, new JsonWriterOptions { Indented = true }))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("version", 1);
+            json.WriteStartArray("services");
+            foreach (var service in _services)
+            {
+                json.WriteStartObject();
+                json.WriteString("publisher", service.Publisher);
+                json.WriteString("service", service.Service);
+                json.WriteString("url", service.Url);
+                json.WriteStartArray("scopes");
+                foreach (var scope in ScopeNames.Names(service.Scopes))
+                {
+                    json.WriteStringValue(scope);
+                }
+
+                json.WriteEndArray();
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+
         File.Move(temp, _path, overwrite: true);
     }
 
