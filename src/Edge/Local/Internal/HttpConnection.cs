@@ -135,7 +135,10 @@ internal sealed partial class HttpConnection(Socket socket, LocalRouter router, 
             return false;
         }
 
-        await WriteAsync(stream, response, head.KeepAlive, stopping).ConfigureAwait(false);
+        // A client that does not read its answer holds only this connection, and only for a while.
+        using var writing = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        writing.CancelAfter(RequestTimeout);
+        await WriteAsync(stream, response, head.KeepAlive, writing.Token).ConfigureAwait(false);
         return head.KeepAlive;
     }
 

@@ -1,4 +1,4 @@
-namespace Trellis.Edge.Tests;
+namespace Trellis.Edge.Tests.Services;
 
 /// <summary>A clock the test moves: <see cref="Advance"/> fires the timers that fall due.</summary>
 public sealed class ManualTime : TimeProvider
