@@ -69,7 +69,7 @@ public static class JobRoutes
             var loaded = new JsonArray();
             foreach (var spec in specs)
             {
-                loaded.Add(jobs.Describe(jobs.Run(spec).Id));
+                loaded.Add((JsonNode)jobs.Describe(jobs.Run(spec).Id));
             }
 
             return Task.FromResult(LocalResponse.Ok(new JsonObject { ["loaded"] = loaded }));
