@@ -229,15 +229,12 @@ internal sealed class EdgeOperations
     {
         provider = Provider(provider);
         var device = Grains.GetGrain<IDeviceGrain>(provider);
-        if (await device.Get() is null)
-        {
-            throw Unknown(provider);
-        }
-
+        var before = await device.Get() ?? throw Unknown(provider);
         await device.RevokeToken();
         var bus = await _bus.Started.WaitAsync(cancellationToken);
         await bus.SignalAsync(EdgeTopics.Revoked(provider), JsonPayload.Null, cancellationToken);
-        return await device.Get() ?? throw Unknown(provider);
+        // A device that never connected is known only by its token: shown once more as it is now, without one.
+        return await device.Get() ?? before with { HasToken = false };
     }
 
     /// <summary>The services of online devices whose publisher and service match the patterns ('*' any run of characters).</summary>
