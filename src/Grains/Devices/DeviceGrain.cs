@@ -72,6 +72,7 @@ internal sealed class DeviceGrain(
     public async Task<string> IssueToken(string[] grant)
     {
         ArgumentNullException.ThrowIfNull(grant);
+        CheckKey();
         var token = TokenPrefix + System.Buffers.Text.Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
         S.TokenHash = Hash(token);
         S.Grant = [.. grant];
@@ -107,6 +108,7 @@ internal sealed class DeviceGrain(
     {
         ArgumentException.ThrowIfNullOrEmpty(linkId);
         ArgumentNullException.ThrowIfNull(hello);
+        CheckKey();
         if (heartbeatInterval <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(heartbeatInterval), heartbeatInterval, "the heartbeat interval must be positive");
@@ -188,6 +190,15 @@ internal sealed class DeviceGrain(
             && _time.GetUtcNow() - seen <= DeviceRecord.OfflineAfter(S.HeartbeatInterval);
         return Task.FromResult<DeviceRecord?>(new DeviceRecord(
             this.GetPrimaryKeyString(), online, _lastSeen, S.ConnectedAt, S.LinkId is null ? null : S.Gateway, S.Hello, S.Services, S.Jobs, S.Grant, S.TokenHash is not null));
+    }
+
+    /// <summary>A device is created only under a valid provider id (the APIs check it first, naming the problem).</summary>
+    private void CheckKey()
+    {
+        if (DeviceIds.Problem(this.GetPrimaryKeyString()) is { } problem)
+        {
+            throw new ArgumentException(problem);
+        }
     }
 
     private IDeviceDirectoryGrain Directory => GrainFactory.GetGrain<IDeviceDirectoryGrain>(IDeviceDirectoryGrain.Key);

@@ -163,6 +163,16 @@ public sealed class DeviceGrainTests(DeviceCluster devices) : IClassFixture<Devi
     }
 
     [Fact]
+    public async Task A_device_with_an_invalid_provider_id_is_never_created()
+    {
+        var bad = Device("Not_Valid");
+        var issue = await Assert.ThrowsAsync<ArgumentException>(() => bad.IssueToken([]));
+        Assert.Contains("'Not_Valid'", issue.Message, StringComparison.Ordinal);
+        await Assert.ThrowsAsync<ArgumentException>(() => bad.Connected("l", "gw", Hello(), Heartbeat));
+        Assert.Null(await bad.Get());
+    }
+
+    [Fact]
     public void Provider_ids_are_1_to_64_lowercase_letters_digits_and_dashes()
     {
         Assert.True(DeviceIds.IsValid("0242ac110002"));
