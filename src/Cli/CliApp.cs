@@ -21,6 +21,7 @@ public static class CliApp
         root.Subcommands.Add(ParticipantsCommand.Create());
         root.Subcommands.Add(ActivityCommand.Create());
         root.Subcommands.Add(HostCommand.Create());
+        root.Subcommands.Add(EdgeCommand.Create());
         return root;
     }
 

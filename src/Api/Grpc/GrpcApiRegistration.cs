@@ -103,7 +103,7 @@ public static class GrpcApiRegistration
     }
 
     /// <summary>The services grpc.health.v1 reports on: the whole server ("") and each API service.</summary>
-    internal static readonly string[] HealthServices = ["", "trellis.v1.Nodes", "trellis.v1.Messaging", "trellis.v1.Apps", "trellis.v1.Flows"];
+    internal static readonly string[] HealthServices = ["", "trellis.v1.Nodes", "trellis.v1.Messaging", "trellis.v1.Apps", "trellis.v1.Flows", "trellis.v1.Edge"];
 
     /// <summary>Maps the gRPC services (with the JSON transcoding of their unary methods under /v1), health and reflection.</summary>
     public static IEndpointRouteBuilder MapTrellisGrpc(this IEndpointRouteBuilder endpoints)

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Activities;
 using Trellis.Api.Apps;
 using Trellis.Api.Dashboard;
+using Trellis.Api.Edge;
 using Trellis.Api.Flows;
 using Trellis.Api.Flows.Fbp;
 using Trellis.Api.Grpc;
@@ -80,6 +81,7 @@ public static class TrellisApp
         builder.Services.AddTrellisGrpc();
         builder.Services.AddTrellisApps(builder.Configuration);
         builder.Services.AddTrellisFlowsApi();
+        builder.Services.AddTrellisEdge(builder.Configuration);
         if (role == "silo")
         {
             builder.Services.AddTrellisActivities(builder.Configuration);
@@ -97,6 +99,7 @@ public static class TrellisApp
         app.MapTrellisFlows();
         app.MapTrellisFbp();
         app.MapTrellisActivities();
+        app.MapTrellisEdge();
         return app;
     }
 
@@ -129,6 +132,8 @@ public static class TrellisApp
           Trellis:Flows:RuntimeId           the FBP runtime's id (unset: a new one per start)
           Trellis:Activities:Home           a silo runs this activity home's enabled activities (unset: none)
           Trellis:Activities:HostId, Prefetch, RescanInterval   machine name + random, 64, 00:00:02
+          Trellis:Edge:BuildsDirectory      agent builds served for auto-update, <arch>/<version>/ (data/edge-builds)
+          Trellis:Edge:MaxBuildBytes        the largest build upload (209715200, 200 MB)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
@@ -139,7 +144,8 @@ public static class TrellisApp
         trellis.v1.Nodes and trellis.v1.Messaging on the gRPC port (with grpc.health.v1), and as JSON
         under /v1/... on the HTTP port. Apps under /apps (trellis.v1.Apps); flows under /flows
         (participants, graphs, queues; trellis.v1.Flows); the FBP runtime protocol as a WebSocket at
-        /fbp; activities under /activities.
+        /fbp; activities under /activities; edge devices, their tokens, services, commands and agent
+        builds under /edge (trellis.v1.Edge, whose Link is the devices' own stream).
 
         """;
 }

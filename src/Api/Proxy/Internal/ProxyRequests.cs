@@ -154,6 +154,11 @@ internal sealed class ProxyRequests(NodesOptions nodes, MessagingOptions messagi
 
     private NodeSubscription Subscription(string topic, string? group, string? path, TimeSpan? timeout, string where, bool service, bool pathOptional)
     {
+        if (Edge.EdgeTopics.IsReserved(topic))
+        {
+            throw TrellisException.Invalid($"{JsonFields.Field(where, "topic")} '{topic}' is reserved: topics under '{Edge.EdgeTopics.Prefix}' are served only by edge devices' links");
+        }
+
         var groupField = JsonFields.Field(where, "group");
         TopicRules.ValidateGroup(group, required: service, groupField);
         var pathField = JsonFields.Field(where, "path");
