@@ -1,0 +1,628 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Microsoft.Extensions.Logging;
+using Trellis.Contracts.V1;
+using Trellis.Edge.Daemon;
+using Trellis.Edge.Jobs;
+using Trellis.Edge.Local;
+using Trellis.Edge.Services;
+using Trellis.Edge.Work;
+using Priority = Trellis.Edge.Work.Priority;
+using WirePriority = Trellis.Contracts.V1.Priority;
+
+namespace Trellis.Edge.Link;
+
+/// <summary>The state of the agent's link to its gateway.</summary>
+public enum LinkState
+{
+    /// <summary>No gateway is configured.</summary>
+    Off,
+
+    /// <summary>Dialling (or waiting for the welcome).</summary>
+    Connecting,
+
+    Up,
+
+    /// <summary>Lost or refused; the link retries with back-off.</summary>
+    Down,
+}
+
+/// <summary>The agent's side of the device link (trellis.v1.Edge/Link): ONE call to the gateway, kept up with back-off,
+/// that announces the device's WAN services and jobs, serves the cluster's requests and commands through the work
+/// scheduler, and carries the device's calls into the cluster.</summary>
+public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
+{
+    private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly EdgeOptions _options;
+    private readonly IServiceTable _services;
+    private readonly IJobTable? _jobs;
+    private readonly IWorkScheduler _scheduler;
+    private readonly LocalRouter _router;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly HttpClient _http;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<CallResult>> _calls = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<DiscoverResult>> _discoveries = new(StringComparer.Ordinal);
+    private Task? _running;
+    private IClientStreamWriter<DeviceMessage>? _writer;
+    private long _next;
+    private string? _lastProblem;
+    private ServiceName[] _sentServices = [];
+    private volatile LinkState _state;
+
+    public EdgeLink(
+        EdgeOptions options, string provider, IServiceTable services, IJobTable? jobs, IWorkScheduler scheduler, LocalRouter router, ILogger logger, TimeProvider? time = null)
+    {
+        _options = options;
+        Provider = provider;
+        _services = services;
+        _jobs = jobs;
+        _scheduler = scheduler;
+        _router = router;
+        _logger = logger;
+        _time = time ?? TimeProvider.System;
+        _http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30) }) { Timeout = Timeout.InfiniteTimeSpan };
+        _state = options.Gateway is null ? LinkState.Off : LinkState.Down;
+    }
+
+    public string Provider { get; }
+
+    public LinkState State => _state;
+
+    /// <summary>The state as GET /v1/info shows it: up, down or off.</summary>
+    public string StateName => _state switch
+    {
+        LinkState.Off => "off",
+        LinkState.Up => "up",
+        _ => "down",
+    };
+
+    /// <summary>The last welcome (the grant, the gateway's limits), or null before the first.</summary>
+    public Welcome? Welcome { get; private set; }
+
+    /// <summary>The first back-off after a lost link; doubles up to <see cref="MaxBackoff"/>, each wait drawn at random below it.</summary>
+    public TimeSpan MinBackoff { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Raised each time the link comes up (after the welcome).</summary>
+    public event Action? LinkUp;
+
+    /// <summary>A newer agent build for this device's architecture (from the welcome or announced later).</summary>
+    public event Action<BuildInfo>? BuildAvailable;
+
+    /// <summary>Starts keeping the link (nothing when no gateway is configured).</summary>
+    public void Start()
+    {
+        if (_options.Gateway is null || _running is not null)
+        {
+            return;
+        }
+
+        _services.Changed += OnServicesChanged;
+        if (_jobs is not null)
+        {
+            _jobs.Changed += OnJobsChanged;
+        }
+
+        _running = Task.Run(() => RunAsync(_stopping.Token));
+    }
+
+    // ---------------------------------------------------------------- the device's calls into the cluster
+
+    /// <summary>Calls (or signals) a cluster topic through the link; 503 when the link is not up.</summary>
+    public async Task<CallResult> CallAsync(string topic, Google.Protobuf.WellKnownTypes.Value data, TimeSpan? timeout, bool signal, CancellationToken cancellationToken)
+    {
+        var id = NextId();
+        var call = new ClusterCall { CorrelationId = id, Topic = topic, Data = data, Timeout = timeout?.TotalSeconds ?? 0, Signal = signal };
+        var message = new DeviceMessage { Call = call };
+        if (Welcome is { MaxMessageBytes: > 0 } welcome && message.CalculateSize() > welcome.MaxMessageBytes)
+        {
+            return Failed(413, $"the data is larger than the gateway's limit of {welcome.MaxMessageBytes} bytes per message");
+        }
+
+        var result = new TaskCompletionSource<CallResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _calls[id] = result;
+        try
+        {
+            if (!await TrySendAsync(message))
+            {
+                return Failed(503, NoLink);
+            }
+
+            var wait = (timeout ?? DefaultTimeout) + TimeSpan.FromSeconds(5);
+            return await result.Task.WaitAsync(wait, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            return Failed(504, $"the cluster did not answer the call of {topic} in time");
+        }
+        finally
+        {
+            _calls.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>The WAN scope of discovery: online devices' services as the cluster knows them; empty when the link is down.</summary>
+    public async Task<IReadOnlyList<FoundService>> DiscoverAsync(string publisher, string service, CancellationToken cancellationToken)
+    {
+        var id = NextId();
+        var result = new TaskCompletionSource<DiscoverResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _discoveries[id] = result;
+        try
+        {
+            if (!await TrySendAsync(new DeviceMessage { Discover = new DiscoverCall { CorrelationId = id, Publisher = publisher, Service = service } }))
+            {
+                return [];
+            }
+
+            var found = await result.Task.WaitAsync(DefaultTimeout, _time, cancellationToken);
+            return [.. found.Services.Select(s => new FoundService(s.Publisher, s.Service, s.Provider, Scope.Wan, s.Topic))];
+        }
+        catch (TimeoutException)
+        {
+            return [];
+        }
+        finally
+        {
+            _discoveries.TryRemove(id, out _);
+        }
+    }
+
+    internal const string NoLink = "the agent has no link to a cluster";
+
+    // ---------------------------------------------------------------- the link
+
+    private async Task RunAsync(CancellationToken stopping)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(20),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
+            ConnectTimeout = TimeSpan.FromSeconds(10),
+        };
+        using var channel = GrpcChannel.ForAddress(_options.Gateway!, new GrpcChannelOptions { HttpHandler = handler, MaxReceiveMessageSize = null, MaxSendMessageSize = null });
+        var client = new Contracts.V1.Edge.EdgeClient(channel);
+        var failures = 0;
+        while (!stopping.IsCancellationRequested)
+        {
+            var slow = false;
+            SetState(LinkState.Connecting);
+            try
+            {
+                if (await LinkOnceAsync(client, stopping))
+                {
+                    failures = 0;
+                }
+
+                Report("the gateway ended the link");
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unauthenticated or StatusCode.PermissionDenied)
+            {
+                slow = true;
+                Report($"the gateway refused the link ({e.StatusCode}): {e.Status.Detail}");
+            }
+            catch (RpcException e)
+            {
+                Report($"the link failed ({e.StatusCode}): {e.Status.Detail}");
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or InvalidOperationException or ObjectDisposedException)
+            {
+                Report($"the link failed: {e.Message}");
+            }
+            finally
+            {
+                LinkDown();
+            }
+
+            if (stopping.IsCancellationRequested)
+            {
+                break;
+            }
+
+            var ceiling = slow ? MaxBackoff : TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, MinBackoff.Ticks << Math.Min(failures, 20)));
+            failures++;
+            var delay = TimeSpan.FromTicks((long)(Random.Shared.NextDouble() * ceiling.Ticks));
+            try
+            {
+                await Task.Delay(slow ? Max(delay, ceiling / 2) : delay, _time, stopping);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        SetState(LinkState.Down);
+    }
+
+    /// <summary>One link: hello, welcome, then serve until it ends. True when it came up.</summary>
+    private async Task<bool> LinkOnceAsync(Contracts.V1.Edge.EdgeClient client, CancellationToken stopping)
+    {
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var headers = new Metadata { { "authorization", $"Bearer {_options.Token}" } };
+        using var call = client.Link(headers, cancellationToken: session.Token);
+        var hello = new Hello
+        {
+            Provider = Provider,
+            Version = AgentVersion.Current,
+            Arch = RuntimeInformation.RuntimeIdentifier,
+            Hostname = Dns.GetHostName(),
+            AutoUpdate = _options.AutoUpdate,
+        };
+        var services = WanServices();
+        hello.Services.AddRange(services);
+        hello.Jobs.AddRange(JobList());
+        await call.RequestStream.WriteAsync(new DeviceMessage { Hello = hello }, session.Token);
+        if (!await call.ResponseStream.MoveNext(session.Token))
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the gateway ended the link without a welcome"));
+        }
+
+        if (call.ResponseStream.Current.KindCase != LinkMessage.KindOneofCase.Welcome)
+        {
+            throw new RpcException(new Status(StatusCode.Internal, $"the gateway's first message was {call.ResponseStream.Current.KindCase}, not welcome"));
+        }
+
+        var welcome = call.ResponseStream.Current.Welcome;
+        Welcome = welcome;
+        await _writeLock.WaitAsync(session.Token);
+        try
+        {
+            _writer = call.RequestStream;
+            _sentServices = services;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
+        _lastProblem = null;
+        SetState(LinkState.Up);
+        LogUp(_logger, _options.Gateway!, welcome.Grant.Count);
+        LinkUp?.Invoke();
+        if (welcome.Build is { } build)
+        {
+            BuildAvailable?.Invoke(build);
+        }
+
+        // Whatever changed between the hello and now.
+        await SendServicesAsync();
+        var heartbeats = HeartbeatAsync(TimeSpan.FromSeconds(welcome.HeartbeatInterval > 0 ? welcome.HeartbeatInterval : 15), session.Token);
+        try
+        {
+            while (await call.ResponseStream.MoveNext(session.Token))
+            {
+                Dispatch(call.ResponseStream.Current);
+            }
+        }
+        finally
+        {
+            await session.CancelAsync();
+            await heartbeats;
+        }
+
+        return true;
+    }
+
+    private void Dispatch(LinkMessage message)
+    {
+        switch (message.KindCase)
+        {
+            case LinkMessage.KindOneofCase.Request:
+                var request = message.Request;
+                _scheduler.Post(ToPriority(request.Priority), async ct =>
+                {
+                    var reply = await ServeAsync(request, ct);
+                    await TrySendAsync(new DeviceMessage { Reply = reply });
+                });
+                break;
+            case LinkMessage.KindOneofCase.Command:
+                var command = message.Command;
+                _scheduler.Post(ToPriority(command.Priority), async ct =>
+                {
+                    var result = await RunCommandAsync(command, ct);
+                    await TrySendAsync(new DeviceMessage { CommandResult = result });
+                });
+                break;
+            case LinkMessage.KindOneofCase.CallResult:
+                if (_calls.TryRemove(message.CallResult.CorrelationId, out var call))
+                {
+                    call.TrySetResult(message.CallResult);
+                }
+
+                break;
+            case LinkMessage.KindOneofCase.Discovered:
+                if (_discoveries.TryRemove(message.Discovered.CorrelationId, out var discovery))
+                {
+                    discovery.TrySetResult(message.Discovered);
+                }
+
+                break;
+            case LinkMessage.KindOneofCase.Build:
+                BuildAvailable?.Invoke(message.Build);
+                break;
+            default:
+                LogIgnored(_logger, message.KindCase.ToString());
+                break;
+        }
+    }
+
+    /// <summary>A cluster request for a local service: POST its data to the service's URL.</summary>
+    internal async Task<EdgeReply> ServeAsync(EdgeRequest request, CancellationToken cancellationToken)
+    {
+        var reply = new EdgeReply { CorrelationId = request.CorrelationId };
+        var service = _services.Find(request.Publisher, request.Service);
+        if (service is null || !service.Scopes.HasFlag(Scope.Wan))
+        {
+            reply.Code = 404;
+            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"device {Provider} publishes no WAN service {request.Publisher}/{request.Service}");
+            return reply;
+        }
+
+        var timeout = request.Timeout > 0 && double.IsFinite(request.Timeout) ? TimeSpan.FromSeconds(request.Timeout) : DefaultTimeout;
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
+        {
+            using var content = new ByteArrayContent(ValueJson.ToUtf8(request.Data));
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var response = await _http.PostAsync(service.Url, content, linked.Token);
+            var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
+            var status = (int)response.StatusCode;
+            reply.Code = status is >= 200 and < 300 ? 200 : status;
+            reply.Data = ValueJson.FromBody(body);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            reply.Code = 504;
+            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"{request.Publisher}/{request.Service} on device {Provider} did not answer within {timeout.TotalMilliseconds:0} ms");
+        }
+        catch (HttpRequestException e)
+        {
+            reply.Code = 503;
+            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"{request.Publisher}/{request.Service} on device {Provider} is unreachable at {service.Url}: {e.Message}");
+        }
+
+        return reply;
+    }
+
+    /// <summary>A command of the local API from the cluster.</summary>
+    internal async Task<CommandResult> RunCommandAsync(DeviceCommand command, CancellationToken cancellationToken)
+    {
+        var result = new CommandResult { CorrelationId = command.CorrelationId };
+        var timeout = command.Timeout > 0 && double.IsFinite(command.Timeout) ? TimeSpan.FromSeconds(command.Timeout) : DefaultTimeout;
+        using var deadline = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
+        {
+            var (path, query) = SplitQuery(command.Path);
+            var body = command.Body is null || command.Body.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.None ? [] : ValueJson.ToUtf8(command.Body);
+            var response = await _router.DispatchAsync(new LocalRequest(command.Method, path, query, body, FromCluster: true), linked.Token);
+            result.Status = response.Status;
+            result.Body = ValueJson.FromBody(response.Body);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            result.Status = 504;
+            result.Body = Google.Protobuf.WellKnownTypes.Value.ForString($"{command.Method} {command.Path} did not finish within {timeout.TotalMilliseconds:0} ms");
+        }
+
+        return result;
+    }
+
+    private async Task HeartbeatAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var timer = new PeriodicTimer(interval, _time);
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                await TrySendAsync(new DeviceMessage { Heartbeat = new Heartbeat() });
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void OnServicesChanged() => _ = SendServicesAsync();
+
+    private void OnJobsChanged()
+    {
+        var jobs = new JobSet();
+        jobs.Jobs.AddRange(JobList());
+        _ = TrySendAsync(new DeviceMessage { Jobs = jobs });
+    }
+
+    private async Task SendServicesAsync()
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            var services = WanServices();
+            if (_writer is null || services.SequenceEqual(_sentServices))
+            {
+                return;
+            }
+
+            var set = new ServiceSet();
+            set.Services.AddRange(services);
+            await _writer.WriteAsync(new DeviceMessage { Services = set });
+            _sentServices = services;
+        }
+        catch (Exception e) when (e is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The link went down; the next hello carries the services.
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    /// <summary>Writes one message on the link; false when it is not up.</summary>
+    private async Task<bool> TrySendAsync(DeviceMessage message)
+    {
+        await _writeLock.WaitAsync();
+        try
+        {
+            if (_writer is null)
+            {
+                return false;
+            }
+
+            await _writer.WriteAsync(message);
+            return true;
+        }
+        catch (Exception e) when (e is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+    }
+
+    private void LinkDown()
+    {
+        _writeLock.Wait();
+        try
+        {
+            _writer = null;
+        }
+        finally
+        {
+            _writeLock.Release();
+        }
+
+        SetState(LinkState.Down);
+        foreach (var id in _calls.Keys)
+        {
+            if (_calls.TryRemove(id, out var waiting))
+            {
+                waiting.TrySetResult(Failed(503, "the link to the cluster went down before the answer came"));
+            }
+        }
+
+        foreach (var id in _discoveries.Keys)
+        {
+            if (_discoveries.TryRemove(id, out var waiting))
+            {
+                waiting.TrySetResult(new DiscoverResult());
+            }
+        }
+    }
+
+    private ServiceName[] WanServices() =>
+        [.. _services.Published.Where(s => s.Scopes.HasFlag(Scope.Wan)).Select(s => new ServiceName { Publisher = s.Publisher, Service = s.Service })];
+
+    private IEnumerable<EdgeJob> JobList() =>
+        (_jobs?.Snapshot() ?? []).Select(j => new EdgeJob
+        {
+            Id = j.Id,
+            Name = j.Name,
+            Group = j.Group,
+            Status = j.Status,
+            Restarts = j.Restarts,
+            StartAt = j.StartAt is { } at ? Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(at) : null,
+        });
+
+    private void Report(string problem)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (problem != _lastProblem)
+        {
+            _lastProblem = problem;
+            LogDown(_logger, _options.Gateway!, problem);
+        }
+    }
+
+    private void SetState(LinkState state) => _state = state;
+
+    private string NextId() => Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture);
+
+    private static CallResult Failed(int code, string message) =>
+        new() { Code = code, Data = Google.Protobuf.WellKnownTypes.Value.ForString(message) };
+
+    private static Priority ToPriority(WirePriority priority) => priority switch
+    {
+        WirePriority.High => Priority.High,
+        WirePriority.Low => Priority.Low,
+        _ => Priority.Normal,
+    };
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    internal static (string Path, Dictionary<string, string> Query) SplitQuery(string pathAndQuery)
+    {
+        var query = new Dictionary<string, string>(StringComparer.Ordinal);
+        var mark = pathAndQuery.IndexOf('?', StringComparison.Ordinal);
+        if (mark < 0)
+        {
+            return (pathAndQuery, query);
+        }
+
+        foreach (var pair in pathAndQuery[(mark + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var eq = pair.IndexOf('=', StringComparison.Ordinal);
+            var name = Uri.UnescapeDataString((eq < 0 ? pair : pair[..eq]).Replace('+', ' '));
+            query[name] = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' '));
+        }
+
+        return (pathAndQuery[..mark], query);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _services.Changed -= OnServicesChanged;
+        if (_jobs is not null)
+        {
+            _jobs.Changed -= OnJobsChanged;
+        }
+
+        await _stopping.CancelAsync();
+        if (_running is not null)
+        {
+            try
+            {
+                await _running;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        _http.Dispose();
+        _stopping.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The link to {Gateway} is up (grant: {Grants} topic globs)")]
+    private static partial void LogUp(ILogger logger, Uri gateway, int grants);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The link to {Gateway} is down: {Problem}; retrying")]
+    private static partial void LogDown(ILogger logger, Uri gateway, string problem);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Ignored a link message of kind {Kind}")]
+    private static partial void LogIgnored(ILogger logger, string kind);
+}
