@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Edge.Link.Internal;
 using Trellis.Api.Grpc.Internal;
@@ -36,7 +37,8 @@ public sealed partial class EdgeLinks
     private readonly SharedTopics _topics = new();
     private readonly HandlerOptions _handlerOptions;
 
-    public EdgeLinks(BusHost bus, IGrainFactory grains, EdgeLinkOptions options, TimeProvider time, ILogger<EdgeLinks> logger, IEdgeBuilds? builds = null)
+    public EdgeLinks(
+        BusHost bus, IGrainFactory grains, EdgeLinkOptions options, TimeProvider time, ILogger<EdgeLinks> logger, IEdgeBuilds? builds = null, IHostApplicationLifetime? lifetime = null)
     {
         _bus = bus;
         _grains = grains;
@@ -48,6 +50,18 @@ public sealed partial class EdgeLinks
         if (builds is not null)
         {
             builds.Added += OnBuildAdded;
+        }
+
+        // Kestrel waits for open calls when it stops: end the links, so agents reconnect (elsewhere) at once.
+        lifetime?.ApplicationStopping.Register(() => CloseAll("the gateway is shutting down"));
+    }
+
+    /// <summary>Ends every link with UNAVAILABLE naming <paramref name="reason"/> (the agents reconnect with back-off).</summary>
+    public void CloseAll(string reason)
+    {
+        foreach (var link in _links.Values)
+        {
+            link.Close(new Status(StatusCode.Unavailable, reason), reason);
         }
     }
 
@@ -104,7 +118,7 @@ public sealed partial class EdgeLinks
         }
 
         using var done = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        var writer = WriteLoopAsync(link, new LinkMessage { Welcome = welcome }, responseStream, done.Token);
+        var writer = Task.CompletedTask;
         Subscription? revoked = null;
         var reason = "the device went away";
         try
@@ -119,6 +133,9 @@ public sealed partial class EdgeLinks
             });
             await _topics.AddAsync(bus, EdgeTopics.Control(provider), link, ControlAsync, _handlerOptions);
             await SetServicesAsync(bus, link, services);
+
+            // The welcome goes out once the device's topics are served, so the device may announce itself as reachable.
+            writer = WriteLoopAsync(link, new LinkMessage { Welcome = welcome }, responseStream, done.Token);
             LogConnected(_logger, provider, context.Peer, link.Services.Count);
 
             using var serving = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, link.Ended);
