@@ -317,7 +317,7 @@ public sealed class EdgeLinkTests : IAsyncLifetime
         var set = new ServiceSet();
         set.Services.Add(new ServiceName { Publisher = "acme", Service = "other" });
         await call.RequestStream.WriteAsync(new DeviceMessage { Services = set }, TestContext.Current.CancellationToken);
-        await Waits.UntilAsync(() => RequestAsync("edge.acme.raw"), m => m.Code == Codes.NotFound, "edge.acme.raw to be 404 after the new service set");
+        await Waits.UntilAsync(() => RequestAsync("edge.acme.raw", timeout: TimeSpan.FromSeconds(1)), m => m.Code == Codes.NotFound, "edge.acme.raw to be 404 after the new service set");
         await call.RequestStream.WriteAsync(new DeviceMessage { Heartbeat = new Heartbeat() }, TestContext.Current.CancellationToken);
         await call.RequestStream.CompleteAsync();
     }
