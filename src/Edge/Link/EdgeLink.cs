@@ -268,7 +268,15 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         var services = WanServices();
         hello.Services.AddRange(services);
         hello.Jobs.AddRange(JobList());
-        await call.RequestStream.WriteAsync(new DeviceMessage { Hello = hello }, session.Token);
+        try
+        {
+            await call.RequestStream.WriteAsync(new DeviceMessage { Hello = hello }, session.Token);
+        }
+        catch (RpcException) when (!stopping.IsCancellationRequested)
+        {
+            // The gateway ended the call before reading (a refused token): its status comes with the response.
+        }
+
         if (!await call.ResponseStream.MoveNext(session.Token))
         {
             throw new RpcException(new Status(StatusCode.Unavailable, "the gateway ended the link without a welcome"));

@@ -243,7 +243,73 @@ public sealed class EdgeLinkTests : IAsyncLifetime
         var device = Track(new TestDevice(_host.Address, provider, "not-the-token"));
         device.Start();
         await device.WaitStateAsync(LinkState.Down, "a refused agent");
+        await Waits.UntilAsync(
+            () => Task.FromResult(_gateway.Logs.Entries.Count(e => e.Message.Contains($"as device {provider} from") && e.Message.Contains("refused"))),
+            n => n >= 4, $"the gateway to refuse device {provider}'s agent several times (the two raw links and two retries)");
         Assert.NotEqual(LinkState.Up, device.Link.State);
+        var said = device.Logs.Entries.Where(e => e.Message.Contains("Unauthenticated")).ToArray();
+        Assert.True(said.Length == 1, $"the agent should log the refusal once, not {said.Length} times: {string.Join(" | ", said.Select(e => e.Message))}");
+    }
+
+    [Fact]
+    public async Task The_device_s_jobs_and_services_reach_its_grain()
+    {
+        var provider = Devices.NewProvider();
+        var device = Track(new TestDevice(_host.Address, provider, await Devices.IssueTokenAsync(_gateway, provider)));
+        device.Jobs.Add(new Trellis.Edge.Jobs.JobSnapshot("1", "first", "g", DateTimeOffset.UnixEpoch, "running", 0));
+        device.Services.Publish(new LocalService("acme", "echo", new Uri(_program.Address, "/echo").ToString(), Scope.Wan));
+        device.Start();
+        await device.WaitUpAsync("linking");
+        var grain = _gateway.Services.GetRequiredService<IGrainFactory>().GetGrain<IDeviceGrain>(provider);
+        var record = await grain.Get();
+        Assert.NotNull(record);
+        Assert.True(record.Online);
+        Assert.Equal("first", Assert.Single(record.Jobs).Name);
+        Assert.Equal(new DeviceServiceName("acme", "echo"), Assert.Single(record.Services));
+
+        device.Jobs.Add(new Trellis.Edge.Jobs.JobSnapshot("2", "second", "", null, "exited:0", 1));
+        await Waits.UntilAsync(grain.Get, r => r!.Jobs.Length == 2, $"device {provider}'s grain to hear of its second job");
+
+        await device.DisposeAsync();
+        await Waits.UntilAsync(grain.Get, r => !r!.Online, $"device {provider} to be offline once its link ended");
+    }
+
+    [Fact]
+    public async Task A_request_waiting_on_a_link_that_ends_gets_503()
+    {
+        var provider = Devices.NewProvider();
+        var token = await Devices.IssueTokenAsync(_gateway, provider);
+        var call = Devices.RawLink(_channel, token);
+        await call.RequestStream.WriteAsync(Devices.Hello(provider, ("acme", "gone")), TestContext.Current.CancellationToken);
+        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
+
+        var pending = RequestAsync("edge.acme.gone", "1");
+        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken).Within("the request down the raw link"));
+        call.Dispose();
+        var reply = await pending.Within("the reply once the link ended");
+        Assert.Equal(Codes.Unavailable, reply.Code);
+        Assert.Contains("link ended before it replied", reply.Data.ToString());
+    }
+
+    [Fact]
+    public async Task The_agent_hears_of_builds_from_the_welcome_and_later()
+    {
+        var builds = new TestBuilds();
+        builds.Add(new BuildInfo { Arch = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, Version = "9.0.0", Path = "/edge/builds/x/binary" });
+        await using var host = await LinkHost.StartAsync(_gateway, builds: builds);
+        var provider = Devices.NewProvider();
+        var device = Track(new TestDevice(host.Address, provider, await Devices.IssueTokenAsync(_gateway, provider)));
+        var heard = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        device.Link.BuildAvailable += b => heard.Enqueue(b.Version);
+        device.Start();
+        await device.WaitUpAsync("linking");
+        await Waits.UntilAsync(() => Task.FromResult(heard.ToArray()), v => v.Contains("9.0.0"), "the build of the welcome");
+
+        builds.Add(new BuildInfo { Arch = System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier, Version = "9.0.1" });
+        builds.Add(new BuildInfo { Arch = "some-other-arch", Version = "7.7.7" });
+        await Waits.UntilAsync(() => Task.FromResult(heard.ToArray()), v => v.Contains("9.0.1"), "the build announced later");
+        Assert.DoesNotContain("7.7.7", heard);
+        await device.DisposeAsync();
     }
 
     [Fact]

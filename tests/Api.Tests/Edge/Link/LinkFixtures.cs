@@ -13,6 +13,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Trellis.Api.Edge;
 using Trellis.Api.Edge.Link;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Contracts.V1;
@@ -47,7 +48,7 @@ internal sealed class LinkHost : IAsyncDisposable
 
     public Uri Address { get; }
 
-    public static async Task<LinkHost> StartAsync(TestGateway gateway, EdgeLinkOptions? options = null, int port = 0)
+    public static async Task<LinkHost> StartAsync(TestGateway gateway, EdgeLinkOptions? options = null, int port = 0, IEdgeBuilds? builds = null)
     {
         options ??= new EdgeLinkOptions();
         options.Validate();
@@ -60,6 +61,7 @@ internal sealed class LinkHost : IAsyncDisposable
             options,
             TimeProvider.System,
             gateway.Services.GetRequiredService<ILogger<EdgeLinks>>(),
+            builds,
             lifetime: sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxMessageBytes);
         var app = builder.Build();
@@ -194,6 +196,32 @@ internal sealed class TestJobTable : IJobTable
     }
 }
 
+/// <summary>The builds a gateway serves, in memory.</summary>
+internal sealed class TestBuilds : IEdgeBuilds
+{
+    private readonly Dictionary<string, BuildInfo> _builds = [];
+
+    public event Action<BuildInfo>? Added;
+
+    public BuildInfo? Latest(string arch)
+    {
+        lock (_builds)
+        {
+            return _builds.GetValueOrDefault(arch);
+        }
+    }
+
+    public void Add(BuildInfo build)
+    {
+        lock (_builds)
+        {
+            _builds[build.Arch] = build;
+        }
+
+        Added?.Invoke(build);
+    }
+}
+
 /// <summary>Runs every piece of work at once on the thread pool.</summary>
 internal sealed class TestScheduler : IWorkScheduler
 {
@@ -224,7 +252,7 @@ internal sealed class TestDevice : IAsyncDisposable
         Provider = provider;
         Link = new EdgeLink(
             new EdgeOptions { Gateway = gateway, Token = token, Provider = provider, AutoUpdate = false },
-            provider, Services, Jobs, Scheduler, Router, NullLogger.Instance)
+            provider, Services, Jobs, Scheduler, Router, Logs.CreateLogger("Trellis.Edge.Link"))
         {
             MaxBackoff = maxBackoff ?? TimeSpan.FromSeconds(1),
         };
@@ -237,6 +265,9 @@ internal sealed class TestDevice : IAsyncDisposable
     }
 
     public string Provider { get; }
+
+    /// <summary>The agent's log.</summary>
+    public LogSink Logs { get; } = new();
 
     public EdgeLink Link { get; }
 
