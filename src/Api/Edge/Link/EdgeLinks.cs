@@ -119,6 +119,8 @@ public sealed partial class EdgeLinks
 
         using var done = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
         var writer = Task.CompletedTask;
+        var watchdog = Task.CompletedTask;
+        link.LastMessage = _time.GetTimestamp();
         Subscription? revoked = null;
         var reason = "the device went away";
         try
@@ -136,6 +138,7 @@ public sealed partial class EdgeLinks
 
             // The welcome goes out once the device's topics are served, so the device may announce itself as reachable.
             writer = WriteLoopAsync(link, new LinkMessage { Welcome = welcome }, responseStream, done.Token);
+            watchdog = WatchAsync(link, done.Token);
             LogConnected(_logger, provider, context.Peer, link.Services.Count);
 
             using var serving = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, link.Ended);
@@ -170,15 +173,15 @@ public sealed partial class EdgeLinks
             await CallGrainAsync(() => device.Disconnected(linkId), provider);
             await done.CancelAsync();
             await writer;
+            await watchdog;
             LogDisconnected(_logger, provider, reason);
         }
     }
 
-    // ---------------------------------------------------------------- from the device
-
     private async Task HandleAsync(MessageBus bus, IDeviceGrain device, DeviceLink link, string[] grant, DeviceMessage message)
     {
         var now = _time.GetTimestamp();
+        link.LastMessage = now;
         if (_time.GetElapsedTime(link.LastSeenReported, now) >= _options.HeartbeatInterval / 2)
         {
             link.LastSeenReported = now;
@@ -215,291 +218,6 @@ public sealed partial class EdgeLinks
                 throw new RpcException(new Status(StatusCode.InvalidArgument, $"the link does not take {Describe(message)}"));
         }
     }
-
-    private async Task CallAsync(MessageBus bus, DeviceLink link, string[] grant, ClusterCall call)
-    {
-        var result = new CallResult { CorrelationId = call.CorrelationId };
-        try
-        {
-            var message = await CallClusterAsync(bus, link.Provider, grant, call, link.Ended);
-            result.Code = message.Code;
-            result.Data = ProtoJson.ToValue(message.Data);
-        }
-        catch (TrellisException e)
-        {
-            result.Code = e.Kind == ErrorKind.InvalidArgument ? Codes.BadRequest : Codes.HandlerError;
-            result.Data = Value.ForString(e.Message);
-        }
-        catch (OperationCanceledException) when (link.Ended.IsCancellationRequested)
-        {
-            return;
-        }
-        catch (Exception e)
-        {
-            LogCallFailed(_logger, e, link.Provider, call.Topic);
-            result.Code = Codes.HandlerError;
-            result.Data = Value.ForString($"the call of {call.Topic} failed in the gateway; its log has the details");
-        }
-
-        link.TrySend(new LinkMessage { CallResult = result });
-    }
-
-    private async Task<Message> CallClusterAsync(MessageBus bus, string provider, string[] grant, ClusterCall call, CancellationToken cancellationToken)
-    {
-        var topic = call.Topic;
-        if (topic.Length == 0)
-        {
-            return Message.Error(Codes.BadRequest, "call.topic is empty");
-        }
-
-        if (topic.StartsWith("edge._", StringComparison.Ordinal) || !Array.Exists(grant, g => Glob.IsMatch(g, topic)))
-        {
-            return Message.Error(403, $"device {provider} may not call {topic}: its grant is [{string.Join(", ", grant)}]");
-        }
-
-        var data = ProtoJson.ToPayload(call.Data, "call.data");
-        if (call.Signal)
-        {
-            var status = await bus.SignalAsync(topic, data, cancellationToken);
-            return status switch
-            {
-                PublishStatus.Unroutable => Message.Error(Codes.NotFound, $"no slot subscribes {topic}"),
-                PublishStatus.QueueFull => Message.Error(Codes.QueueFull, $"a slot's queue for {topic} is full"),
-                _ => Message.Ok(JsonPayload.Parse("{\"status\":\"published\"}")),
-            };
-        }
-
-        var timeout = call.Timeout > 0 && double.IsFinite(call.Timeout) ? TimeSpan.FromSeconds(Math.Min(call.Timeout, 3600)) : (TimeSpan?)null;
-        return await bus.RequestAsync(topic, data, timeout, cancellationToken);
-    }
-
-    private async Task DiscoverAsync(DeviceLink link, DiscoverCall call)
-    {
-        var result = new DiscoverResult { CorrelationId = call.CorrelationId };
-        try
-        {
-            result.Services.AddRange(await DiscoverAsync(call.Publisher, call.Service));
-        }
-        catch (Exception e)
-        {
-            LogDiscoverFailed(_logger, e, link.Provider);
-        }
-
-        link.TrySend(new LinkMessage { Discovered = result });
-    }
-
-    /// <summary>The WAN scope: services of online devices whose names match the (wildcard) patterns; empty means '*'.</summary>
-    public async Task<IReadOnlyList<EdgeService>> DiscoverAsync(string publisher, string service)
-    {
-        var publisherPattern = publisher.Length == 0 ? "*" : publisher;
-        var servicePattern = service.Length == 0 ? "*" : service;
-        var providers = await _grains.GetGrain<IDeviceDirectoryGrain>(IDeviceDirectoryGrain.Key).List();
-        var records = await Task.WhenAll(providers.Select(p => _grains.GetGrain<IDeviceGrain>(p).Get()));
-        var found = new List<EdgeService>();
-        foreach (var record in records)
-        {
-            if (record is not { Online: true })
-            {
-                continue;
-            }
-
-            foreach (var s in record.Services)
-            {
-                if (Glob.IsMatch(publisherPattern, s.Publisher) && Glob.IsMatch(servicePattern, s.Service))
-                {
-                    found.Add(new EdgeService
-                    {
-                        Publisher = s.Publisher,
-                        Service = s.Service,
-                        Provider = record.Provider,
-                        Topic = EdgeTopics.Instance(s.Publisher, s.Service, record.Provider),
-                    });
-                }
-            }
-        }
-
-        return found;
-    }
-
-    // ---------------------------------------------------------------- from the cluster
-
-    private async ValueTask<Message> ServeAsync(DeviceLink link, Request request, CancellationToken cancellationToken)
-    {
-        var (publisher, service) = ServiceOf(request.Topic, link.Provider);
-        var wait = request.Timeout > TimeSpan.Zero && request.Timeout < _options.RequestTimeout ? request.Timeout : _options.RequestTimeout;
-        if (request.Data.Length > _options.MaxMessageBytes)
-        {
-            return Message.Error(413, $"the request's data ({request.Data.Length} bytes) is larger than the link's limit of {_options.MaxMessageBytes} bytes (Trellis:Edge:MaxMessageBytes)");
-        }
-
-        var edgeRequest = new EdgeRequest
-        {
-            Publisher = publisher,
-            Service = service,
-            Topic = request.Topic,
-            Sender = request.Sender,
-            Data = ProtoJson.ToValue(request.Data),
-            Priority = Contracts.V1.Priority.Normal,
-        };
-        return await link.RequestAsync(edgeRequest, wait, cancellationToken);
-    }
-
-    private async ValueTask<Message> ControlAsync(DeviceLink link, Request request, CancellationToken cancellationToken)
-    {
-        DeviceCommand command;
-        TimeSpan wait;
-        try
-        {
-            (command, wait) = ParseControl(request.Data);
-        }
-        catch (Exception e) when (e is JsonException or TrellisException or InvalidOperationException or FormatException)
-        {
-            return Message.Error(Codes.BadRequest, e is TrellisException ? e.Message : $"the control request is not {{\"method\", \"path\", \"body\"?, \"priority\"?, \"timeout\"?}}: {e.Message}");
-        }
-
-        var result = await link.CommandAsync(command, wait, cancellationToken);
-        if (result is null)
-        {
-            return Message.Error(Codes.HandlerTimeout, $"device {link.Provider} did not answer the command within {wait.TotalMilliseconds:0} ms");
-        }
-
-        var reply = new JsonObject
-        {
-            ["status"] = result.Status,
-            ["body"] = JsonNode.Parse(ProtoJson.ToPayload(result.Body, "the command's body").ToString()),
-        };
-        return Message.Ok(JsonPayload.Parse(reply.ToJsonString()));
-    }
-
-    private static (DeviceCommand Command, TimeSpan Wait) ParseControl(JsonPayload data)
-    {
-        var json = JsonNode.Parse(data.ToString()) as JsonObject ?? throw TrellisException.Invalid("the control request must be a JSON object {\"method\", \"path\", ...}");
-        var method = (string?)json["method"];
-        var path = (string?)json["path"];
-        if (string.IsNullOrEmpty(method) || string.IsNullOrEmpty(path) || path[0] != '/')
-        {
-            throw TrellisException.Invalid("the control request needs \"method\" and \"path\" (starting with '/')");
-        }
-
-        var command = new DeviceCommand
-        {
-            Method = method,
-            Path = path,
-            Priority = (string?)json["priority"] switch
-            {
-                null or "normal" => Contracts.V1.Priority.Normal,
-                "high" => Contracts.V1.Priority.High,
-                "low" => Contracts.V1.Priority.Low,
-                var other => throw TrellisException.Invalid($"the control request's priority '{other}' is not high, normal or low"),
-            },
-        };
-        if (json["body"] is { } body)
-        {
-            command.Body = ProtoJson.ToValue(JsonPayload.Parse(body.ToJsonString()));
-        }
-
-        var seconds = json["timeout"] is { } t ? (double)t : 0;
-        var wait = seconds > 0 && double.IsFinite(seconds) ? TimeSpan.FromSeconds(Math.Min(seconds, 3600)) : ControlTimeout;
-        return (command, wait);
-    }
-
-    // ---------------------------------------------------------------- services
-
-    private List<(string Publisher, string Service)> AcceptedServices(string provider, IEnumerable<ServiceName> names)
-    {
-        var accepted = new List<(string, string)>();
-        foreach (var name in names)
-        {
-            if (NameProblem(name.Publisher) is { } p)
-            {
-                LogServiceRefused(_logger, provider, name.Publisher, name.Service, $"publisher {p}");
-            }
-            else if (NameProblem(name.Service) is { } s)
-            {
-                LogServiceRefused(_logger, provider, name.Publisher, name.Service, $"service {s}");
-            }
-            else if (!accepted.Contains((name.Publisher, name.Service)))
-            {
-                accepted.Add((name.Publisher, name.Service));
-            }
-        }
-
-        return accepted;
-    }
-
-    /// <summary>Subscribes what is new in <paramref name="services"/> and unsubscribes what is gone.</summary>
-    private async Task SetServicesAsync(MessageBus bus, DeviceLink link, IReadOnlyCollection<(string Publisher, string Service)> services)
-    {
-        foreach (var gone in link.Services.Where(s => !services.Contains(s)).ToArray())
-        {
-            link.Services.Remove(gone);
-            await _topics.RemoveAsync(EdgeTopics.Service(gone.Publisher, gone.Service), link);
-            await _topics.RemoveAsync(EdgeTopics.Instance(gone.Publisher, gone.Service, link.Provider), link);
-        }
-
-        foreach (var added in services.Where(s => !link.Services.Contains(s)).ToArray())
-        {
-            try
-            {
-                await _topics.AddAsync(bus, EdgeTopics.Service(added.Publisher, added.Service), link, ServeAsync, _handlerOptions);
-                await _topics.AddAsync(bus, EdgeTopics.Instance(added.Publisher, added.Service, link.Provider), link, ServeAsync, _handlerOptions);
-                link.Services.Add(added);
-            }
-            catch (TrellisException e)
-            {
-                LogServiceRefused(_logger, link.Provider, added.Publisher, added.Service, e.Message);
-                await _topics.RemoveAsync(EdgeTopics.Service(added.Publisher, added.Service), link);
-            }
-        }
-    }
-
-    /// <summary>Why a publisher or service name is refused, or null: 1-64 characters without '_', '/', '.', '*', '#',
-    /// whitespace or control characters (the topics edge.&lt;publisher&gt;.&lt;service&gt;[.&lt;provider&gt;] must stay unambiguous).</summary>
-    internal static string? NameProblem(string name)
-    {
-        if (name.Length is 0 or > 64)
-        {
-            return $"'{Printable(name)}' must be 1-64 characters long (is {name.Length})";
-        }
-
-        foreach (var c in name)
-        {
-            if (c is '_' or '/' or '.' or '*' or '#' || char.IsWhiteSpace(c) || char.IsControl(c))
-            {
-                return $"'{Printable(name)}' contains '{Printable(c.ToString())}': names may not contain '_', '/', '.', '*', '#' or whitespace";
-            }
-        }
-
-        return null;
-    }
-
-    /// <summary>Why a provider id is refused, or null: 1-64 letters, digits, '-' or '_'.</summary>
-    internal static string? ProviderProblem(string provider)
-    {
-        if (provider.Length is 0 or > 64)
-        {
-            return $"'{Printable(provider)}' must be 1-64 characters long (is {provider.Length})";
-        }
-
-        foreach (var c in provider)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            {
-                return $"'{Printable(provider)}' contains '{Printable(c.ToString())}': a provider id has only letters, digits, '-' and '_'";
-            }
-        }
-
-        return null;
-    }
-
-    private static (string Publisher, string Service) ServiceOf(string topic, string provider)
-    {
-        // edge.<publisher>.<service> or edge.<publisher>.<service>.<provider>; names have no dots.
-        var parts = topic.Split('.');
-        return parts.Length >= 3 ? (parts[1], parts[2]) : ("", "");
-    }
-
-    // ---------------------------------------------------------------- plumbing
 
     private async Task<DeviceMessage?> ReadAsync(IAsyncStreamReader<DeviceMessage> requests, CancellationToken cancellationToken)
     {
@@ -540,6 +258,30 @@ public sealed partial class EdgeLinks
         catch (Exception e) when (e is OperationCanceledException or IOException or InvalidOperationException)
         {
             // The call is over; the reader notices and ends the link.
+        }
+    }
+
+    /// <summary>Closes a link that sent nothing for <see cref="DeviceRecord.MissedHeartbeats"/> heartbeat intervals (its
+    /// device or the network between went away without closing the connection), so its topics answer 404 again.</summary>
+    private async Task WatchAsync(DeviceLink link, CancellationToken cancellationToken)
+    {
+        var silentAfter = DeviceRecord.OfflineAfter(_options.HeartbeatInterval);
+        try
+        {
+            using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
+            while (await timer.WaitForNextTickAsync(cancellationToken))
+            {
+                if (_time.GetElapsedTime(link.LastMessage) > silentAfter)
+                {
+                    var reason = $"device {link.Provider} sent nothing for {silentAfter.TotalSeconds:0.###} s ({DeviceRecord.MissedHeartbeats} heartbeat intervals)";
+                    LogSilent(_logger, link.Provider, silentAfter.TotalSeconds);
+                    link.Close(new Status(StatusCode.Unavailable, reason), reason);
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
         }
     }
 
@@ -600,6 +342,9 @@ public sealed partial class EdgeLinks
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A link as device {Provider} from {Peer} was refused: the token is not the device's")]
     private static partial void LogRefused(ILogger logger, string provider, string peer);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Device {Provider} sent nothing for {Seconds} s: closing its link")]
+    private static partial void LogSilent(ILogger logger, string provider, double seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The token of device {Provider} was revoked: closing its link")]
     private static partial void LogRevoked(ILogger logger, string provider);

@@ -415,6 +415,23 @@ public sealed class EdgeLinkTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_silent_link_is_closed_after_three_heartbeat_intervals_and_its_topics_go()
+    {
+        await using var host = await LinkHost.StartAsync(_gateway, new EdgeLinkOptions { HeartbeatInterval = TimeSpan.FromMilliseconds(200) });
+        using var channel = GrpcChannel.ForAddress(host.Address);
+        var provider = Devices.NewProvider();
+        using var call = Devices.RawLink(channel, await Devices.IssueTokenAsync(_gateway, provider));
+        await call.RequestStream.WriteAsync(Devices.Hello(provider, ("acme", "silent")), TestContext.Current.CancellationToken);
+        Assert.True(await call.ResponseStream.MoveNext(TestContext.Current.CancellationToken));
+        Assert.Equal(0.2, call.ResponseStream.Current.Welcome.HeartbeatInterval);
+
+        var e = await Devices.EndsWithAsync(call, "a link that sends no heartbeats to be closed");
+        Assert.Equal(StatusCode.Unavailable, e.StatusCode);
+        Assert.Contains("sent nothing for 0.6 s", e.Status.Detail);
+        await Waits.UntilAsync(() => RequestAsync(EdgeTopics.Instance("acme", "silent", provider)), m => m.Code == Codes.NotFound, "the silent device's topic to be 404");
+    }
+
+    [Fact]
     public async Task A_second_link_of_a_device_replaces_the_first()
     {
         var provider = Devices.NewProvider();

@@ -37,6 +37,9 @@ internal sealed class DeviceLink(string provider, string linkId, string arch, Ti
     /// <summary>When the device grain last heard of this link (heartbeats are forwarded at most every half interval).</summary>
     public long LastSeenReported { get; set; }
 
+    /// <summary>When the device last sent anything (a timestamp of the gateway's <see cref="TimeProvider"/>).</summary>
+    public long LastMessage { get; set; }
+
     public ChannelReader<LinkMessage> Outbound => _outbound.Reader;
 
     /// <summary>Why the gateway closed the link (revoked, replaced), or null.</summary>
