@@ -1,9 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Runtime.InteropServices;
-using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
@@ -17,21 +15,6 @@ using Priority = Trellis.Edge.Work.Priority;
 using WirePriority = Trellis.Contracts.V1.Priority;
 
 namespace Trellis.Edge.Link;
-
-/// <summary>The state of the agent's link to its gateway.</summary>
-public enum LinkState
-{
-    /// <summary>No gateway is configured.</summary>
-    Off,
-
-    /// <summary>Dialling (or waiting for the welcome).</summary>
-    Connecting,
-
-    Up,
-
-    /// <summary>Lost or refused; the link retries with back-off.</summary>
-    Down,
-}
 
 /// <summary>The agent's side of the device link (trellis.v1.Edge/Link): ONE call to the gateway, kept up with back-off,
 /// that announces the device's WAN services and jobs, serves the cluster's requests and commands through the work
@@ -117,70 +100,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         _running = Task.Run(() => RunAsync(_stopping.Token));
     }
 
-    // ---------------------------------------------------------------- the device's calls into the cluster
-
-    /// <summary>Calls (or signals) a cluster topic through the link; 503 when the link is not up.</summary>
-    public async Task<CallResult> CallAsync(string topic, Google.Protobuf.WellKnownTypes.Value data, TimeSpan? timeout, bool signal, CancellationToken cancellationToken)
-    {
-        var id = NextId();
-        var call = new ClusterCall { CorrelationId = id, Topic = topic, Data = data, Timeout = timeout?.TotalSeconds ?? 0, Signal = signal };
-        var message = new DeviceMessage { Call = call };
-        if (Welcome is { MaxMessageBytes: > 0 } welcome && message.CalculateSize() > welcome.MaxMessageBytes)
-        {
-            return Failed(413, $"the data is larger than the gateway's limit of {welcome.MaxMessageBytes} bytes per message");
-        }
-
-        var result = new TaskCompletionSource<CallResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _calls[id] = result;
-        try
-        {
-            if (!await TrySendAsync(message))
-            {
-                return Failed(503, NoLink);
-            }
-
-            var wait = (timeout ?? DefaultTimeout) + TimeSpan.FromSeconds(5);
-            return await result.Task.WaitAsync(wait, _time, cancellationToken);
-        }
-        catch (TimeoutException)
-        {
-            return Failed(504, $"the cluster did not answer the call of {topic} in time");
-        }
-        finally
-        {
-            _calls.TryRemove(id, out _);
-        }
-    }
-
-    /// <summary>The WAN scope of discovery: online devices' services as the cluster knows them; empty when the link is down.</summary>
-    public async Task<IReadOnlyList<FoundService>> DiscoverAsync(string publisher, string service, CancellationToken cancellationToken)
-    {
-        var id = NextId();
-        var result = new TaskCompletionSource<DiscoverResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _discoveries[id] = result;
-        try
-        {
-            if (!await TrySendAsync(new DeviceMessage { Discover = new DiscoverCall { CorrelationId = id, Publisher = publisher, Service = service } }))
-            {
-                return [];
-            }
-
-            var found = await result.Task.WaitAsync(DefaultTimeout, _time, cancellationToken);
-            return [.. found.Services.Select(s => new FoundService(s.Publisher, s.Service, s.Provider, Scope.Wan, s.Topic))];
-        }
-        catch (TimeoutException)
-        {
-            return [];
-        }
-        finally
-        {
-            _discoveries.TryRemove(id, out _);
-        }
-    }
-
     internal const string NoLink = "the agent has no link to a cluster";
-
-    // ---------------------------------------------------------------- the link
 
     private async Task RunAsync(CancellationToken stopping)
     {
@@ -371,69 +291,6 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         }
     }
 
-    /// <summary>A cluster request for a local service: POST its data to the service's URL.</summary>
-    internal async Task<EdgeReply> ServeAsync(EdgeRequest request, CancellationToken cancellationToken)
-    {
-        var reply = new EdgeReply { CorrelationId = request.CorrelationId };
-        var service = _services.Find(request.Publisher, request.Service);
-        if (service is null || !service.Scopes.HasFlag(Scope.Wan))
-        {
-            reply.Code = 404;
-            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"device {Provider} publishes no WAN service {request.Publisher}/{request.Service}");
-            return reply;
-        }
-
-        var timeout = request.Timeout > 0 && double.IsFinite(request.Timeout) ? TimeSpan.FromSeconds(request.Timeout) : DefaultTimeout;
-        using var deadline = new CancellationTokenSource(timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        try
-        {
-            using var content = new ByteArrayContent(ValueJson.ToUtf8(request.Data));
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await _http.PostAsync(service.Url, content, linked.Token);
-            var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
-            var status = (int)response.StatusCode;
-            reply.Code = status is >= 200 and < 300 ? 200 : status;
-            reply.Data = ValueJson.FromBody(body);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-        {
-            reply.Code = 504;
-            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"{request.Publisher}/{request.Service} on device {Provider} did not answer within {timeout.TotalMilliseconds:0} ms");
-        }
-        catch (HttpRequestException e)
-        {
-            reply.Code = 503;
-            reply.Data = Google.Protobuf.WellKnownTypes.Value.ForString($"{request.Publisher}/{request.Service} on device {Provider} is unreachable at {service.Url}: {e.Message}");
-        }
-
-        return reply;
-    }
-
-    /// <summary>A command of the local API from the cluster.</summary>
-    internal async Task<CommandResult> RunCommandAsync(DeviceCommand command, CancellationToken cancellationToken)
-    {
-        var result = new CommandResult { CorrelationId = command.CorrelationId };
-        var timeout = command.Timeout > 0 && double.IsFinite(command.Timeout) ? TimeSpan.FromSeconds(command.Timeout) : DefaultTimeout;
-        using var deadline = new CancellationTokenSource(timeout, _time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-        try
-        {
-            var (path, query) = SplitQuery(command.Path);
-            var body = command.Body is null || command.Body.KindCase == Google.Protobuf.WellKnownTypes.Value.KindOneofCase.None ? [] : ValueJson.ToUtf8(command.Body);
-            var response = await _router.DispatchAsync(new LocalRequest(command.Method, path, query, body, FromCluster: true), linked.Token);
-            result.Status = response.Status;
-            result.Body = ValueJson.FromBody(response.Body);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-        {
-            result.Status = 504;
-            result.Body = Google.Protobuf.WellKnownTypes.Value.ForString($"{command.Method} {command.Path} did not finish within {timeout.TotalMilliseconds:0} ms");
-        }
-
-        return result;
-    }
-
     private async Task HeartbeatAsync(TimeSpan interval, CancellationToken cancellationToken)
     {
         try
@@ -581,25 +438,6 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
     };
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
-
-    internal static (string Path, Dictionary<string, string> Query) SplitQuery(string pathAndQuery)
-    {
-        var query = new Dictionary<string, string>(StringComparer.Ordinal);
-        var mark = pathAndQuery.IndexOf('?', StringComparison.Ordinal);
-        if (mark < 0)
-        {
-            return (pathAndQuery, query);
-        }
-
-        foreach (var pair in pathAndQuery[(mark + 1)..].Split('&', StringSplitOptions.RemoveEmptyEntries))
-        {
-            var eq = pair.IndexOf('=', StringComparison.Ordinal);
-            var name = Uri.UnescapeDataString((eq < 0 ? pair : pair[..eq]).Replace('+', ' '));
-            query[name] = eq < 0 ? "" : Uri.UnescapeDataString(pair[(eq + 1)..].Replace('+', ' '));
-        }
-
-        return (pathAndQuery[..mark], query);
-    }
 
     public async ValueTask DisposeAsync()
     {
