@@ -13,9 +13,8 @@ namespace Trellis.Api.Edge.Link;
 /// <summary>The cluster's requests and commands for a device, and the bus subscriptions of its WAN services.</summary>
 public sealed partial class EdgeLinks
 {
-    private async ValueTask<Message> ServeAsync(DeviceLink link, Request request, CancellationToken cancellationToken)
+    private async ValueTask<Message> ServeAsync(DeviceLink link, string publisher, string service, Request request, CancellationToken cancellationToken)
     {
-        var (publisher, service) = ServiceOf(request.Topic, link.Provider);
         var wait = request.Timeout > TimeSpan.Zero && request.Timeout < _options.RequestTimeout ? request.Timeout : _options.RequestTimeout;
         if (request.Data.Length > _options.MaxMessageBytes)
         {
@@ -130,8 +129,9 @@ public sealed partial class EdgeLinks
         {
             try
             {
-                await _topics.AddAsync(bus, EdgeTopics.Service(added.Publisher, added.Service), link, ServeAsync, _handlerOptions);
-                await _topics.AddAsync(bus, EdgeTopics.Instance(added.Publisher, added.Service, link.Provider), link, ServeAsync, _handlerOptions);
+                var (publisher, service) = added;
+                await _topics.AddAsync(bus, EdgeTopics.Service(publisher, service), link, (l, r, ct) => ServeAsync(l, publisher, service, r, ct), _handlerOptions);
+                await _topics.AddAsync(bus, EdgeTopics.Instance(publisher, service, link.Provider), link, (l, r, ct) => ServeAsync(l, publisher, service, r, ct), _handlerOptions);
                 link.Services.Add(added);
             }
             catch (TrellisException e)
@@ -142,8 +142,8 @@ public sealed partial class EdgeLinks
         }
     }
 
-    /// <summary>Why a publisher or service name is refused, or null: 1-64 characters without '_', '/', '.', '*', '#',
-    /// whitespace or control characters (the topics edge.&lt;publisher&gt;.&lt;service&gt;[.&lt;provider&gt;] must stay unambiguous).</summary>
+    /// <summary>Why a publisher or service name is refused, or null: 1-64 characters without '_', '/', '*', whitespace or
+    /// control characters (the agent's own rules; '*' is a wildcard of discovery, never part of a name).</summary>
     internal static string? NameProblem(string name)
     {
         if (name.Length is 0 or > 64)
@@ -153,9 +153,9 @@ public sealed partial class EdgeLinks
 
         foreach (var c in name)
         {
-            if (c is '_' or '/' or '.' or '*' or '#' || char.IsWhiteSpace(c) || char.IsControl(c))
+            if (c is '_' or '/' or '*' || char.IsWhiteSpace(c) || char.IsControl(c))
             {
-                return $"'{Printable(name)}' contains '{Printable(c.ToString())}': names may not contain '_', '/', '.', '*', '#' or whitespace";
+                return $"'{Printable(name)}' contains '{Printable(c.ToString())}': names may not contain '_', '/', '*' or whitespace";
             }
         }
 
@@ -179,12 +179,5 @@ public sealed partial class EdgeLinks
         }
 
         return null;
-    }
-
-    private static (string Publisher, string Service) ServiceOf(string topic, string provider)
-    {
-        // edge.<publisher>.<service> or edge.<publisher>.<service>.<provider>; names have no dots.
-        var parts = topic.Split('.');
-        return parts.Length >= 3 ? (parts[1], parts[2]) : ("", "");
     }
 }
