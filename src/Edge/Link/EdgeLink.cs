@@ -37,6 +37,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
     private readonly ConcurrentDictionary<string, TaskCompletionSource<DiscoverResult>> _discoveries = new(StringComparer.Ordinal);
     private Task? _running;
     private IClientStreamWriter<DeviceMessage>? _writer;
+    private CancellationToken _writerToken;
     private long _next;
     private string? _lastProblem;
     private ServiceName[] _sentServices = [];
@@ -147,7 +148,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
             }
             finally
             {
-                LinkDown();
+                await LinkDownAsync();
             }
 
             if (stopping.IsCancellationRequested)
@@ -213,6 +214,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         try
         {
             _writer = call.RequestStream;
+            _writerToken = session.Token;
             _sentServices = services;
         }
         finally
@@ -220,20 +222,21 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
             _writeLock.Release();
         }
 
-        _lastProblem = null;
-        SetState(LinkState.Up);
-        LogUp(_logger, _options.Gateway!, welcome.Grant.Count);
-        LinkUp?.Invoke();
-        if (welcome.Build is { } build)
-        {
-            BuildAvailable?.Invoke(build);
-        }
-
-        // Whatever changed between the hello and now.
-        await SendServicesAsync();
-        var heartbeats = HeartbeatAsync(TimeSpan.FromSeconds(welcome.HeartbeatInterval > 0 ? welcome.HeartbeatInterval : 15), session.Token);
+        var heartbeats = Task.CompletedTask;
         try
         {
+            _lastProblem = null;
+            SetState(LinkState.Up);
+            LogUp(_logger, _options.Gateway!, welcome.Grant.Count);
+            Raise(LinkUp);
+            if (welcome.Build is { } build)
+            {
+                RaiseBuild(build);
+            }
+
+            // Whatever changed between the hello and now.
+            await SendServicesAsync();
+            heartbeats = HeartbeatAsync(TimeSpan.FromSeconds(welcome.HeartbeatInterval > 0 ? welcome.HeartbeatInterval : 15), session.Token);
             while (await call.ResponseStream.MoveNext(session.Token))
             {
                 Dispatch(call.ResponseStream.Current);
@@ -241,6 +244,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         }
         finally
         {
+            // Ends writes stuck on a dead connection too, so nothing holds the write lock past the link.
             await session.CancelAsync();
             await heartbeats;
         }
@@ -283,7 +287,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
                 break;
             case LinkMessage.KindOneofCase.Build:
-                BuildAvailable?.Invoke(message.Build);
+                RaiseBuild(message.Build);
                 break;
             default:
                 LogIgnored(_logger, message.KindCase.ToString());
@@ -328,7 +332,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
             var set = new ServiceSet();
             set.Services.AddRange(services);
-            await _writer.WriteAsync(new DeviceMessage { Services = set });
+            await _writer.WriteAsync(new DeviceMessage { Services = set }, _writerToken);
             _sentServices = services;
         }
         catch (Exception e) when (e is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
@@ -352,7 +356,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
                 return false;
             }
 
-            await _writer.WriteAsync(message);
+            await _writer.WriteAsync(message, _writerToken);
             return true;
         }
         catch (Exception e) when (e is RpcException or IOException or InvalidOperationException or OperationCanceledException or ObjectDisposedException)
@@ -365,9 +369,9 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         }
     }
 
-    private void LinkDown()
+    private async Task LinkDownAsync()
     {
-        _writeLock.Wait();
+        await _writeLock.WaitAsync();
         try
         {
             _writer = null;
@@ -425,6 +429,30 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
     private void SetState(LinkState state) => _state = state;
 
+    private void Raise(Action? handlers)
+    {
+        try
+        {
+            handlers?.Invoke();
+        }
+        catch (Exception e)
+        {
+            LogHandlerFailed(_logger, e);
+        }
+    }
+
+    private void RaiseBuild(BuildInfo build)
+    {
+        try
+        {
+            BuildAvailable?.Invoke(build);
+        }
+        catch (Exception e)
+        {
+            LogHandlerFailed(_logger, e);
+        }
+    }
+
     private string NextId() => Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture);
 
     private static CallResult Failed(int code, string message) =>
@@ -468,6 +496,9 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The link to {Gateway} is down: {Problem}; retrying")]
     private static partial void LogDown(ILogger logger, Uri gateway, string problem);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A handler of the link's events failed")]
+    private static partial void LogHandlerFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Ignored a link message of kind {Kind}")]
     private static partial void LogIgnored(ILogger logger, string kind);
