@@ -22,7 +22,11 @@ public static class EdgeEndpoints
         services.TryAddSingleton<IEdgeBuilds>(static sp => sp.GetRequiredService<EdgeBuilds>());
         services.TryAddSingleton<EdgeOperations>();
         services.TryAddSingleton<EdgeApi>();
-        services.TryAddSingleton<EdgeLinks>();
+        services.AddTrellisEdgeLinks(configuration);
+        var link = EdgeLinkOptions.From(configuration);
+        // The link's messages are limited by the edge setting, not by the API's general body limit, so an oversize
+        // message ends the link naming Trellis:Edge:MaxMessageBytes.
+        services.Configure<global::Grpc.AspNetCore.Server.GrpcServiceOptions<EdgeGrpcService>>(o => o.MaxReceiveMessageSize = link.MaxMessageBytes);
         return services;
     }
 

@@ -134,6 +134,9 @@ public static class TrellisApp
           Trellis:Activities:HostId, Prefetch, RescanInterval   machine name + random, 64, 00:00:02
           Trellis:Edge:BuildsDirectory      agent builds served for auto-update, <arch>/<version>/ (data/edge-builds)
           Trellis:Edge:MaxBuildBytes        the largest build upload (209715200, 200 MB)
+          Trellis:Edge:HeartbeatInterval    how often device agents say they are alive (00:00:15); silent 3x → offline
+          Trellis:Edge:MaxMessageBytes      the largest message on a device link (4194304)
+          Trellis:Edge:RequestTimeout       how long a request waits for a device's service (00:00:30)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
 
