@@ -27,6 +27,7 @@ wanted=(
   libgcc-s1-arm64-cross:/usr/aarch64-linux-gnu/lib/libgcc_s.so.1
   # The agent is published with Native AOT, linked by gcc: the machine's own for linux-x64, the cross gcc for linux-arm64.
   gcc:/usr/bin/gcc
+  libc6-dev:/usr/include/stdio.h # apt installs no recommends here, and gcc only recommends the C library's files
   gcc-aarch64-linux-gnu:/usr/bin/aarch64-linux-gnu-gcc
   libc6-dev-arm64-cross:/usr/aarch64-linux-gnu/lib/libc.so
 )
