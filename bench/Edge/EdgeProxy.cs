@@ -78,13 +78,16 @@ public static class EdgeProxy
 
         var latencies = paths.ToDictionary(p => p.Name, _ => new List<double>());
         var rates = new Dictionary<(string, int), List<double>>();
+        var agentCpu = new Dictionary<(string, int), List<double>>();
         for (var round = -1; round < Harness.Rounds; round++)
         {
             foreach (var level in levels)
             {
                 foreach (var (name, call) in paths)
                 {
-                    var (rate, times) = await LoadAsync(call, level, TimeSpan.FromSeconds(round < 0 ? 0.5 : seconds), record: level == 1);
+                    var cpu0 = Gateway.CpuTime.Seconds(agent.ProcessId);
+                    var (rate, count, times) = await LoadAsync(call, level, TimeSpan.FromSeconds(round < 0 ? 0.5 : seconds), record: level == 1);
+                    var cpu = Gateway.CpuTime.Seconds(agent.ProcessId) - cpu0;
                     if (round < 0)
                     {
                         continue; // warm-up
@@ -96,6 +99,12 @@ public static class EdgeProxy
                     }
 
                     list.Add(rate);
+                    if (!agentCpu.TryGetValue((name, level), out var perRequest))
+                    {
+                        agentCpu[(name, level)] = perRequest = [];
+                    }
+
+                    perRequest.Add(cpu * 1e6 / count);
                     if (level == 1)
                     {
                         latencies[name].AddRange(times);
@@ -125,12 +134,15 @@ public static class EdgeProxy
             foreach (var (name, _) in paths.Skip(1))
             {
                 var r = Harness.Median(rates[(name, level)]);
-                line.Append(string.Create(CultureInfo.InvariantCulture, $"  {name} {Harness.Fmt(r)}/s ({r / d:0.00}× direct)"));
+                var us = Harness.Median(agentCpu[(name, level)]);
+                line.Append(string.Create(CultureInfo.InvariantCulture, $"  {name} {Harness.Fmt(r)}/s ({r / d:0.00}× direct, agent CPU {us:0} µs/request)"));
             }
 
             Console.WriteLine(line);
         }
 
+        var status = File.ReadAllLines($"/proc/{agent.ProcessId}/status");
+        Console.WriteLine($"edge-proxy agent after the load: {string.Join(", ", status.Where(static l => l.StartsWith("VmRSS:", StringComparison.Ordinal) || l.StartsWith("VmHWM:", StringComparison.Ordinal)).Select(static l => string.Join(' ', l.Split((char[])[' ', '\t'], StringSplitOptions.RemoveEmptyEntries))))}");
         return 0;
     }
 
@@ -161,7 +173,7 @@ public static class EdgeProxy
 
     /// <summary>Keeps <paramref name="inFlight"/> calls going for <paramref name="duration"/>; the rate, and each call's
     /// latency in ms when <paramref name="record"/>.</summary>
-    private static async Task<(double Rate, List<double> Latencies)> LoadAsync(Func<Task> call, int inFlight, TimeSpan duration, bool record)
+    private static async Task<(double Rate, long Count, List<double> Latencies)> LoadAsync(Func<Task> call, int inFlight, TimeSpan duration, bool record)
     {
         var watch = Stopwatch.StartNew();
         var all = new List<double>();
@@ -188,7 +200,7 @@ public static class EdgeProxy
         }
 
         await Task.WhenAll(Enumerable.Range(0, inFlight).Select(_ => Task.Run(WorkerAsync)));
-        return (count / watch.Elapsed.TotalSeconds, all);
+        return (count / watch.Elapsed.TotalSeconds, count, all);
     }
 
     private static double Number(string[] args, string option, string variable, double fallback)
