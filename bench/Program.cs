@@ -1,6 +1,6 @@
 using Trellis.Bench;
 
-// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|footprint] [--rounds N] [--count N]
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|footprint|edge|edge-proxy|edge-lan] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
 if (which == "p3-pace")
 {
@@ -33,12 +33,16 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("p8c", Trellis.Bench.Flows.P8c.RunAsync),
     ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
     ("footprint", Trellis.Bench.Edge.EdgeFootprint.RunAsync),
+    ("edge", Trellis.Bench.Edge.EdgeBench.RunAsync),
+    ("edge-proxy", Trellis.Bench.Edge.EdgeProxy.RunAsync),
+    ("edge-lan", Trellis.Bench.Edge.EdgeLan.RunAsync),
 };
 
 var exit = 0;
 foreach (var (name, run) in benches)
 {
-    if (which == "all" || which == name)
+    // "edge" is footprint + edge-proxy + edge-lan, which "all" runs one by one.
+    if ((which == "all" && name != "edge") || which == name)
     {
         exit |= await run(args);
     }

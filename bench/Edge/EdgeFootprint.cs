@@ -15,9 +15,11 @@ public static class EdgeFootprint
         var interval = TimeSpan.FromSeconds(Number(args, "--footprint-interval", "FOOTPRINT_INTERVAL", 10));
         var rids = Text(args, "--footprint-rids", "FOOTPRINT_RIDS") ?? "linux-x64,linux-arm64";
 
-        // The long-running command; {home} becomes a fresh work directory. The daemon needs a gateway for the link to be
-        // up: pass its address and a token here (e.g. "daemon --home {home} --gateway http://127.0.0.1:5081 --token T").
-        var idle = Text(args, "--footprint-args", "FOOTPRINT_ARGS") ?? "daemon --home {home}";
+        // The long-running command; {home} becomes a fresh work directory. By default the daemon links to a gateway the
+        // bench hosts (the all-in-one process, a token issued for the device) and the link is checked to be up before the
+        // interval; --footprint-args runs another command instead (e.g. "daemon --home {home} --gateway URL --token T").
+        var custom = Text(args, "--footprint-args", "FOOTPRINT_ARGS");
+        await using var gateway = custom is null ? await EdgeGateway.StartAsync() : null;
 
         Console.WriteLine($"footprint: settle {settle.TotalSeconds:0} s, then RSS and CPU sampled over {interval.TotalSeconds:0} s (RSS median / max, peak = VmHWM)");
         var exit = 0;
@@ -35,13 +37,34 @@ public static class EdgeFootprint
             var home = Directory.CreateTempSubdirectory("trellis-footprint-").FullName;
             try
             {
-                var command = idle.Replace("{home}", home, StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                List<string> command;
+                Func<Task<string>>? check = null;
+                string shown;
+                if (gateway is not null)
+                {
+                    var provider = AgentProcess.NewProvider("fp");
+                    var token = await gateway.IssueTokenAsync(provider);
+                    var httpPort = FreePort.Tcp();
+                    command = AgentProcess.Arguments(home, provider, httpPort, FreePort.Udp(), gateway.GrpcAddress, token);
+                    check = () => LinkUpAsync(httpPort, agent.Emulated ? TimeSpan.FromSeconds(120) : TimeSpan.FromSeconds(30));
+                    shown = "daemon, link up to the bench's gateway";
+                }
+                else
+                {
+                    command = [.. custom!.Replace("{home}", home, StringComparison.Ordinal).Split(' ', StringSplitOptions.RemoveEmptyEntries)];
+                    shown = string.Join(' ', command).Replace(home, "{home}", StringComparison.Ordinal);
+                }
+
                 var figures = await ProcessFootprint.MeasureAsync(
-                    agent.StartInfo(command, new Dictionary<string, string> { ["TRELLIS_EDGE_NOUPDATE"] = "1" }), settle, interval);
-                Print(rid, string.Join(' ', command).Replace(home, "{home}", StringComparison.Ordinal), figures);
+                    agent.StartInfo(command, new Dictionary<string, string> { ["TRELLIS_EDGE_NOUPDATE"] = "1" }), settle, interval, settled: check);
+                Print(rid, shown, figures);
                 if (figures.ExitedEarly)
                 {
                     Console.WriteLine($"footprint {rid}: the command exited with {figures.ExitCode} after {figures.Ran.TotalSeconds:0.0} s, before it was measured: {FirstLine(figures.Errors)}");
+                    exit = 1;
+                }
+                else if (figures.Note is { } note && !note.StartsWith("link up", StringComparison.Ordinal))
+                {
                     exit = 1;
                 }
             }
@@ -54,9 +77,36 @@ public static class EdgeFootprint
         return exit;
     }
 
+    /// <summary>Waits until the agent's /v1/info shows its link up; says how long it took, or what it showed instead.</summary>
+    private static async Task<string> LinkUpAsync(int httpPort, TimeSpan within)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(10) };
+        var watch = Stopwatch.StartNew();
+        var last = "no answer";
+        while (watch.Elapsed < within)
+        {
+            try
+            {
+                last = await http.GetStringAsync(new Uri($"http://127.0.0.1:{httpPort}/v1/info"));
+                if ((string?)System.Text.Json.Nodes.JsonNode.Parse(last)?["link"] == "up")
+                {
+                    return watch.Elapsed < TimeSpan.FromSeconds(0.5) ? "link up" : $"link up (after {watch.Elapsed.TotalSeconds:0.0} s more)";
+                }
+            }
+            catch (HttpRequestException e)
+            {
+                last = e.Message;
+            }
+
+            await Task.Delay(200);
+        }
+
+        return $"link NOT up within {within.TotalSeconds:0} s: {last}";
+    }
+
     private static void Print(string rid, string what, ProcessFigures f) => Console.WriteLine(f.ExitedEarly
         ? string.Create(CultureInfo.InvariantCulture, $"footprint {rid} {what}: exit {f.ExitCode} in {(f.Ran.TotalMilliseconds < 10 ? "< 10" : f.Ran.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture))} ms, peak RSS {f.PeakRssMiB:0.0} MiB, CPU {f.CpuSeconds * 1000:0} ms")
-        : string.Create(CultureInfo.InvariantCulture, $"footprint {rid} {what}: RSS {f.RssMiB:0.0} / {f.MaxRssMiB:0.0} MiB, peak {f.PeakRssMiB:0.0} MiB, CPU {f.CpuPercent:0.00} % ({f.CpuSeconds * 1000:0} ms)"));
+        : string.Create(CultureInfo.InvariantCulture, $"footprint {rid} {what}: RSS {f.RssMiB:0.0} / {f.MaxRssMiB:0.0} MiB, peak {f.PeakRssMiB:0.0} MiB, CPU {f.CpuPercent:0.00} % ({f.CpuSeconds * 1000:0} ms){(f.Note is null ? "" : $"; {f.Note}")}"));
 
     private static string FirstLine(string text) => text.Length == 0 ? "(nothing on stderr)" : text.Split('\n')[0];
 

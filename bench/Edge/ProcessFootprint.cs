@@ -16,7 +16,8 @@ public sealed record ProcessFigures(
     double PeakRssMiB,
     double CpuSeconds,
     double CpuPercent,
-    string Errors);
+    string Errors,
+    string? Note = null);
 
 /// <summary>Starts a command, lets it settle, then samples its memory and CPU over an interval; a command that ends
 /// sooner (a short run such as <c>trellis-edge info</c>) is sampled until it ends.</summary>
@@ -24,7 +25,10 @@ public static class ProcessFootprint
 {
     private const double TicksPerSecond = 100; // USER_HZ on Linux
 
-    public static async Task<ProcessFigures> MeasureAsync(ProcessStartInfo info, TimeSpan settle, TimeSpan interval, TimeSpan? sampleEvery = null)
+    /// <param name="settled">Runs once the command has settled, before the measured interval (e.g. to check that the
+    /// daemon's link is up); what it returns is reported as the figures' note.</param>
+    public static async Task<ProcessFigures> MeasureAsync(
+        ProcessStartInfo info, TimeSpan settle, TimeSpan interval, TimeSpan? sampleEvery = null, Func<Task<string>>? settled = null)
     {
         var every = sampleEvery ?? TimeSpan.FromMilliseconds(200);
         info.UseShellExecute = false;
@@ -55,11 +59,12 @@ public static class ProcessFootprint
         long lastTicks = 0;
         var measuring = TimeSpan.Zero;
         var exitedEarly = false;
+        string? note = null;
         try
         {
             // Settle: sample anyway, so a short run still reports what it used.
-            var settled = Stopwatch.StartNew();
-            while (settled.Elapsed < settle)
+            var settling = Stopwatch.StartNew();
+            while (settling.Elapsed < settle)
             {
                 if (!Sample(process.Id, rss, ref peak, out var seen))
                 {
@@ -69,6 +74,11 @@ public static class ProcessFootprint
 
                 lastTicks = seen;
                 await Task.Delay(every);
+            }
+
+            if (!exitedEarly && settled is not null)
+            {
+                note = await settled();
             }
 
             if (!exitedEarly)
@@ -122,7 +132,8 @@ public static class ProcessFootprint
             peak,
             cpu,
             exitedEarly || measuring == TimeSpan.Zero ? double.NaN : 100 * cpu / measuring.TotalSeconds,
-            text);
+            text,
+            note);
     }
 
     /// <summary>Runs a short command to its end: its peak RSS and CPU from the kernel's accounting of the finished child
