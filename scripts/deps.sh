@@ -19,6 +19,7 @@ wanted=(
   nghttp2-client:/usr/bin/h2load
   curl:/usr/bin/curl
   jq:/usr/bin/jq # the README examples read JSON with it (tests/Docs.Tests runs them)
+  kubernetes-client:/usr/bin/kubectl # tests/Deploy.Tests renders deploy/k8s with `kubectl kustomize`
   # The edge agent's linux-arm64 build runs under emulation (tests/Edge.Tests/Publish):
   # qemu-aarch64-static -L /usr/aarch64-linux-gnu, which finds arm64 libc, libstdc++ and libgcc there.
   qemu-user-static:/usr/bin/qemu-aarch64-static
