@@ -38,9 +38,14 @@ internal static class EdgeCli
 
     public static LocalClient Client(ParseResult parse) => new(Options(parse).Socket);
 
-    /// <summary>Calls the agent and hands a 2xx body to <paramref name="print"/>; prints the error and returns the exit code
-    /// otherwise.</summary>
-    public static async Task<int> CallAsync(ParseResult parse, HttpMethod method, string path, JsonNode? body, Action<JsonNode?> print, CancellationToken cancellationToken)
+    /// <summary>Calls the agent and hands a 2xx body, as JSON (null when empty or not JSON), to <paramref name="print"/>;
+    /// prints the error and returns the exit code otherwise.</summary>
+    public static Task<int> CallAsync(ParseResult parse, HttpMethod method, string path, JsonNode? body, Action<JsonNode?> print, CancellationToken cancellationToken) =>
+        CallTextAsync(parse, method, path, body, text => print(ParseOrNull(text)), cancellationToken);
+
+    /// <summary>Calls the agent and hands a 2xx body, as text (log, joblist save), to <paramref name="print"/>; prints the
+    /// error (its message when the answer is the agent's JSON error) and returns the exit code otherwise.</summary>
+    public static async Task<int> CallTextAsync(ParseResult parse, HttpMethod method, string path, JsonNode? body, Action<string> print, CancellationToken cancellationToken)
     {
         using var client = Client(parse);
         int status;
@@ -55,23 +60,26 @@ internal static class EdgeCli
             return Unreachable;
         }
 
-        JsonNode? json = null;
-        try
-        {
-            json = text.Length == 0 ? null : JsonNode.Parse(text);
-        }
-        catch (System.Text.Json.JsonException)
-        {
-        }
-
         if (status is >= 200 and < 300)
         {
-            print(json);
+            print(text);
             return Ok;
         }
 
-        var message = json?["error"]?["message"]?.GetValue<string>() ?? text;
+        var message = ParseOrNull(text)?["error"]?["message"]?.GetValue<string>() ?? text;
         await Console.Error.WriteLineAsync($"trellis-edge: {message} ({status})");
         return Refused;
+    }
+
+    private static JsonNode? ParseOrNull(string text)
+    {
+        try
+        {
+            return text.Length == 0 ? null : JsonNode.Parse(text);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 }

@@ -163,7 +163,7 @@ internal static class JobCommands
             var path = "/v1/jobs/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/log";
             if (!parse.GetValue(follow))
             {
-                return await TextAsync(parse, HttpMethod.Get, path, null, Console.Write, ct);
+                return await EdgeCli.CallTextAsync(parse, HttpMethod.Get, path, null, Console.Write, ct);
             }
 
             using var client = EdgeCli.Client(parse);
@@ -207,7 +207,7 @@ internal static class JobCommands
             if (parse.GetValue(verb) == "save")
             {
                 string? yaml = null;
-                var code = await TextAsync(parse, HttpMethod.Post, "/v1/joblist/save" + (parse.GetValue(tiny) ? "?tiny=true" : ""), null, text => yaml = text, ct);
+                var code = await EdgeCli.CallTextAsync(parse, HttpMethod.Post, "/v1/joblist/save" + (parse.GetValue(tiny) ? "?tiny=true" : ""), null, text => yaml = text, ct);
                 if (code == EdgeCli.Ok)
                 {
                     await File.WriteAllTextAsync(path, yaml, ct);
@@ -234,41 +234,5 @@ internal static class JobCommands
             }, ct);
         });
         return joblist;
-    }
-
-    /// <summary>Like <see cref="EdgeCli.CallAsync"/> for answers that are text, not JSON (log, joblist save).</summary>
-    private static async Task<int> TextAsync(ParseResult parse, HttpMethod method, string path, JsonNode? body, Action<string> print, CancellationToken cancellationToken)
-    {
-        using var client = EdgeCli.Client(parse);
-        int status;
-        string text;
-        try
-        {
-            (status, text) = await client.SendAsync(method, path, body, cancellationToken);
-        }
-        catch (HttpRequestException e)
-        {
-            await Console.Error.WriteLineAsync($"trellis-edge: no agent answers on {client.SocketPath} ({e.Message}); start one with 'trellis-edge daemon'");
-            return EdgeCli.Unreachable;
-        }
-
-        if (status is >= 200 and < 300)
-        {
-            print(text);
-            return EdgeCli.Ok;
-        }
-
-        string message;
-        try
-        {
-            message = (string?)JsonNode.Parse(text)?["error"]?["message"] ?? text;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            message = text;
-        }
-
-        await Console.Error.WriteLineAsync($"trellis-edge: {message} ({status})");
-        return EdgeCli.Refused;
     }
 }
