@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using Trellis.Api.Edge.Internal;
 using Trellis.Api.Errors;
+using static Trellis.Api.Errors.HttpExchange;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 
@@ -276,25 +277,7 @@ internal sealed class EdgeApi(EdgeOperations operations, EdgeBuilds builds, ILog
 
     private async Task<JsonDocument?> ReadJsonAsync(HttpContext context, bool optional)
     {
-        var request = context.Request;
-        var max = operations.MaxBodyBytes;
-        if (request.ContentLength is { } length && length > max)
-        {
-            throw ApiException.PayloadTooLarge($"request body is {length} bytes; the limit is {max}");
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > max)
-            {
-                throw ApiException.PayloadTooLarge($"request body is larger than the limit of {max} bytes");
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
+        using var buffer = await HttpExchange.ReadBodyAsync(context, operations.MaxBodyBytes);
 
         if (buffer.Length == 0)
         {
@@ -309,31 +292,5 @@ internal sealed class EdgeApi(EdgeOperations operations, EdgeBuilds builds, ILog
         {
             throw TrellisException.Invalid($"the body is not valid JSON: {e.Message}");
         }
-    }
-
-    private static string? Query(HttpContext context, string name)
-    {
-        if (!context.Request.Query.TryGetValue(name, out var values) || values.Count == 0)
-        {
-            return null;
-        }
-
-        return values.Count > 1
-            ? throw TrellisException.Invalid($"the query parameter {name} is given {values.Count} times; give it once")
-            : values[0];
-    }
-
-    private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
-    {
-        var response = context.Response;
-        response.StatusCode = status;
-        response.ContentType = "application/json; charset=utf-8";
-        response.Headers.CacheControl = "no-store";
-        await using (var writer = new Utf8JsonWriter(response.BodyWriter, ResponseJson.WriterOptions))
-        {
-            write(writer);
-        }
-
-        await response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 }

@@ -33,7 +33,7 @@ public static class EdgeEndpoints
     public static IEndpointRouteBuilder MapTrellisEdge(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.ServiceProvider.GetRequiredService<EdgeApi>();
-        RequestDelegate Route(string allow, Func<EdgeApi, HttpContext, string, Task?> handler, string key = "provider") => Dispatch(api, allow, key, handler);
+        RequestDelegate Route(string allow, Func<EdgeApi, HttpContext, string, Task?> handler, string key = "provider") => RouteDispatch.Dispatch(api, api.Logger, allow, key, handler);
 
         endpoints.Map("/edge/devices", Route("GET", static (api, c, _) => c.Request.Method == "GET" ? api.ListDevicesAsync(c) : null));
         endpoints.Map("/edge/devices/{provider}", Route("GET", static (api, c, p) => c.Request.Method == "GET" ? api.GetDeviceAsync(c, p) : null));
@@ -53,30 +53,8 @@ public static class EdgeEndpoints
             _ => null,
         }, "arch"));
         endpoints.Map("/edge/builds/{arch}/binary", Route("GET", static (api, c, arch) => c.Request.Method == "GET" ? api.DownloadBuildAsync(c, arch) : null, "arch"));
-        endpoints.Map("/edge/{**rest}", NotFound("the edge API has /edge/devices[/{provider}[/token|/commands]], /edge/services and /edge/builds[/{arch}[/binary]]"));
+        endpoints.Map("/edge/{**rest}", RouteDispatch.NotFound("the edge API has /edge/devices[/{provider}[/token|/commands]], /edge/services and /edge/builds[/{arch}[/binary]]"));
         endpoints.MapGrpcService<EdgeGrpcService>();
         return endpoints;
     }
-
-    private static RequestDelegate Dispatch(EdgeApi api, string allow, string key, Func<EdgeApi, HttpContext, string, Task?> handler) => async context =>
-    {
-        try
-        {
-            var value = context.Request.RouteValues[key] as string ?? "";
-            var running = handler(api, context, value)
-                ?? throw ApiException.MethodNotAllowed(context.Request.Method, context.Request.Path.Value ?? "", allow);
-            await running;
-        }
-        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
-        {
-            // The client is gone; there is nobody to answer.
-        }
-        catch (Exception e)
-        {
-            await ErrorResponses.WriteAsync(context, e, api.Logger);
-        }
-    };
-
-    private static RequestDelegate NotFound(string message) => context =>
-        ErrorResponses.WriteAsync(context, Core.Errors.ErrorKind.NotFound, StatusCodes.Status404NotFound, message);
 }

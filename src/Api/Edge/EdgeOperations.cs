@@ -5,6 +5,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Primitives;
+using Trellis.Api.Edge.Internal;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy;
 using Trellis.Core.Bus;
@@ -203,13 +204,7 @@ internal sealed class EdgeOperations
     // ---------------------------------------------------------------- devices
 
     /// <summary>Every known device, by provider id.</summary>
-    public async Task<DeviceRecord[]> ListAsync()
-    {
-        var grains = Grains;
-        var providers = await grains.GetGrain<IDeviceDirectoryGrain>(IDeviceDirectoryGrain.Key).List();
-        var records = await Task.WhenAll(providers.Select(p => grains.GetGrain<IDeviceGrain>(p).Get()));
-        return [.. records.OfType<DeviceRecord>().OrderBy(static r => r.Provider, StringComparer.Ordinal)];
-    }
+    public Task<DeviceRecord[]> ListAsync() => DeviceDirectory.ListAsync(Grains);
 
     /// <summary>The device; NOT_FOUND when it never connected and has no token.</summary>
     public async Task<DeviceRecord> GetAsync(string provider) =>
@@ -238,29 +233,8 @@ internal sealed class EdgeOperations
     }
 
     /// <summary>The services of online devices whose publisher and service match the patterns ('*' any run of characters).</summary>
-    public async Task<EdgeServiceEntry[]> DiscoverAsync(string? publisher, string? service)
-    {
-        var publisherPattern = Pattern(publisher, "publisher");
-        var servicePattern = Pattern(service, "service");
-        var found = new List<EdgeServiceEntry>();
-        foreach (var device in await ListAsync())
-        {
-            if (!device.Online)
-            {
-                continue;
-            }
-
-            foreach (var s in device.Services)
-            {
-                if (Glob.IsMatch(publisherPattern, s.Publisher) && Glob.IsMatch(servicePattern, s.Service))
-                {
-                    found.Add(new EdgeServiceEntry(s.Publisher, s.Service, device.Provider));
-                }
-            }
-        }
-
-        return [.. found];
-    }
+    public Task<EdgeServiceEntry[]> DiscoverAsync(string? publisher, string? service) =>
+        DeviceDirectory.DiscoverAsync(Grains, Pattern(publisher, "publisher"), Pattern(service, "service"));
 
     /// <summary>Runs a command on the device through the link that holds it (the topic <see cref="EdgeTopics.Control"/>);
     /// the device's status and JSON body.</summary>

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
 using Trellis.Api.Errors;
+using static Trellis.Api.Errors.HttpExchange;
 using Trellis.Api.Flows.Internal;
 using Trellis.Core.Errors;
 using Trellis.Flows.Graphs;
@@ -222,24 +223,7 @@ internal sealed class FlowsApi(FlowOperations operations, NodeParticipants parti
 
     private static async Task<string> ReadTextAsync(HttpContext context, int maxBytes)
     {
-        var request = context.Request;
-        if (request.ContentLength is { } length && length > maxBytes)
-        {
-            throw ApiException.PayloadTooLarge($"request body is {length} bytes; the limit is {maxBytes}");
-        }
-
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, context.RequestAborted)) > 0)
-        {
-            if (buffer.Length + read > maxBytes)
-            {
-                throw ApiException.PayloadTooLarge($"request body is larger than the limit of {maxBytes} bytes");
-            }
-
-            buffer.Write(chunk, 0, read);
-        }
+        using var buffer = await HttpExchange.ReadBodyAsync(context, maxBytes);
 
         if (buffer.Length == 0)
         {
@@ -254,31 +238,5 @@ internal sealed class FlowsApi(FlowOperations operations, NodeParticipants parti
         {
             throw TrellisException.Invalid("request body is not valid UTF-8");
         }
-    }
-
-    private static string? Query(HttpContext context, string name)
-    {
-        if (!context.Request.Query.TryGetValue(name, out var values) || values.Count == 0)
-        {
-            return null;
-        }
-
-        return values.Count > 1
-            ? throw TrellisException.Invalid($"the query parameter {name} is given {values.Count} times; give it once")
-            : values[0];
-    }
-
-    private static async Task WriteAsync(HttpContext context, int status, Action<Utf8JsonWriter> write)
-    {
-        var response = context.Response;
-        response.StatusCode = status;
-        response.ContentType = "application/json; charset=utf-8";
-        response.Headers.CacheControl = "no-store";
-        await using (var writer = new Utf8JsonWriter(response.BodyWriter, ResponseJson.WriterOptions))
-        {
-            write(writer);
-        }
-
-        await response.BodyWriter.FlushAsync(context.RequestAborted);
     }
 }

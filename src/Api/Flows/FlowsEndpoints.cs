@@ -24,7 +24,7 @@ public static class FlowsEndpoints
     public static IEndpointRouteBuilder MapTrellisFlows(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.ServiceProvider.GetRequiredService<FlowsApi>();
-        RequestDelegate Route(string allow, Func<FlowsApi, HttpContext, string, Task?> handler, string key = "name") => Dispatch(api, allow, key, handler);
+        RequestDelegate Route(string allow, Func<FlowsApi, HttpContext, string, Task?> handler, string key = "name") => RouteDispatch.Dispatch(api, api.Logger, allow, key, handler);
 
         endpoints.Map("/flows/participants", Route("GET", static (api, c, _) => c.Request.Method == "GET" ? api.ListParticipantsAsync(c) : null));
         endpoints.Map("/flows/graphs", Route("GET", static (api, c, _) => c.Request.Method == "GET" ? api.ListGraphsAsync(c) : null));
@@ -41,30 +41,8 @@ public static class FlowsEndpoints
         endpoints.Map("/flows/queues/{queue}/dump", Route("POST", static (api, c, q) => c.Request.Method == "POST" ? api.DumpAsync(c, q) : null, "queue"));
         endpoints.Map("/nodes/{id}/outports/{port}", Route("POST", static (api, c, id) =>
             c.Request.Method == "POST" ? api.SendOnOutportAsync(c, id, c.Request.RouteValues["port"] as string ?? "") : null, "id"));
-        endpoints.Map("/flows/{**rest}", NotFound("the flows API has /flows/participants, /flows/graphs/{name}, /flows/setups/{name}, /flows/queues/{queue}/messages and /flows/queues/{queue}/dump"));
+        endpoints.Map("/flows/{**rest}", RouteDispatch.NotFound("the flows API has /flows/participants, /flows/graphs/{name}, /flows/setups/{name}, /flows/queues/{queue}/messages and /flows/queues/{queue}/dump"));
         endpoints.MapGrpcService<FlowsGrpcService>();
         return endpoints;
     }
-
-    private static RequestDelegate Dispatch(FlowsApi api, string allow, string key, Func<FlowsApi, HttpContext, string, Task?> handler) => async context =>
-    {
-        try
-        {
-            var value = context.Request.RouteValues[key] as string ?? "";
-            var running = handler(api, context, value)
-                ?? throw ApiException.MethodNotAllowed(context.Request.Method, context.Request.Path.Value ?? "", allow);
-            await running;
-        }
-        catch (Exception) when (context.RequestAborted.IsCancellationRequested)
-        {
-            // The client is gone; there is nobody to answer.
-        }
-        catch (Exception e)
-        {
-            await ErrorResponses.WriteAsync(context, e, api.Logger);
-        }
-    };
-
-    private static RequestDelegate NotFound(string message) => context =>
-        ErrorResponses.WriteAsync(context, Core.Errors.ErrorKind.NotFound, StatusCodes.Status404NotFound, message);
 }

@@ -1,4 +1,5 @@
 using Google.Protobuf.WellKnownTypes;
+using Trellis.Api.Edge.Internal;
 using Trellis.Api.Edge.Link.Internal;
 using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
@@ -91,31 +92,7 @@ public sealed partial class EdgeLinks
     {
         var publisherPattern = publisher.Length == 0 ? "*" : publisher;
         var servicePattern = service.Length == 0 ? "*" : service;
-        var providers = await _grains.GetGrain<IDeviceDirectoryGrain>(IDeviceDirectoryGrain.Key).List();
-        var records = await Task.WhenAll(providers.Select(p => _grains.GetGrain<IDeviceGrain>(p).Get()));
-        var found = new List<EdgeService>();
-        foreach (var record in records)
-        {
-            if (record is not { Online: true })
-            {
-                continue;
-            }
-
-            foreach (var s in record.Services)
-            {
-                if (Glob.IsMatch(publisherPattern, s.Publisher) && Glob.IsMatch(servicePattern, s.Service))
-                {
-                    found.Add(new EdgeService
-                    {
-                        Publisher = s.Publisher,
-                        Service = s.Service,
-                        Provider = record.Provider,
-                        Topic = EdgeTopics.Instance(s.Publisher, s.Service, record.Provider),
-                    });
-                }
-            }
-        }
-
-        return found;
+        var found = await DeviceDirectory.DiscoverAsync(_grains, publisherPattern, servicePattern);
+        return [.. found.Select(static e => new EdgeService { Publisher = e.Publisher, Service = e.Service, Provider = e.Provider, Topic = e.Topic })];
     }
 }
