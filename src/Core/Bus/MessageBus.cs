@@ -369,7 +369,18 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private async ValueTask WaitThenRunRequestAsync(Subscription subscription, RequestHandler handler, TransportMessage message, CancellationToken cancellationToken)
     {
-        await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await subscription.Concurrency.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // The subscription stopped while the request waited for a free handler: its requester learns so now.
+            var reply = new TransportMessage { Topic = message.Topic, Data = JsonPayload.From($"the handler of {message.Topic} stopped before it took the request"), Code = Codes.Unavailable, Sender = message.Sender };
+            await ObserveAsync(_transport.SendReplyAsync(message.ReplyTo!, reply, CancellationToken.None), message.Topic).ConfigureAwait(false);
+            return;
+        }
+
         RunRequest(subscription, handler, message);
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Trellis.Core.Errors;
+using Trellis.Core.Messaging;
 
 namespace Trellis.Core.Transport.InMemory;
 
@@ -70,15 +71,28 @@ public sealed class InMemoryBroker
     /// <summary>Unregisters a consumer; deletes exclusive queues and, once unused, non-durable shared ones.</summary>
     internal void Detach(MemoryQueue queue)
     {
+        List<TransportMessage> left;
         lock (_topology)
         {
             queue.Consumers--;
             queue.HeldBySingleConsumer = false;
             var autoDelete = queue.Spec.Group is null || queue.Spec.Exchange != ExchangeKind.Durable;
-            if (queue.Consumers == 0 && autoDelete && _queues.TryRemove(queue.Name, out _))
+            if (queue.Consumers != 0 || !autoDelete || !_queues.TryRemove(queue.Name, out _))
             {
-                Exchange(queue.Spec.Exchange).Remove(queue.Spec.Pattern, queue);
-                queue.Delete();
+                return;
+            }
+
+            Exchange(queue.Spec.Exchange).Remove(queue.Spec.Pattern, queue);
+            left = queue.Delete();
+        }
+
+        // Requests that reached the queue while its last consumer stopped are answered as unroutable ones are,
+        // instead of leaving their requesters to time out.
+        foreach (var message in left)
+        {
+            if (message.ReplyTo is { } replyTo)
+            {
+                TryReply(replyTo, new TransportMessage { Topic = message.Topic, Code = Codes.NotFound, Sender = message.Sender });
             }
         }
     }

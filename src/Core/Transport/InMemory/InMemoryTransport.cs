@@ -80,15 +80,21 @@ public sealed partial class InMemoryTransport : ITransport
             return ValueTask.FromResult(PublishStatus.Unroutable);
         }
 
-        var status = PublishStatus.Routed;
+        var status = PublishStatus.Unroutable;
         foreach (var queue in queues)
         {
-            if (!queue.TryEnqueue(message))
+            switch (queue.TryEnqueue(message))
             {
-                status = PublishStatus.QueueFull;
+                case EnqueueResult.Queued when status == PublishStatus.Unroutable:
+                    status = PublishStatus.Routed;
+                    break;
+                case EnqueueResult.Full:
+                    status = PublishStatus.QueueFull;
+                    break;
             }
         }
 
+        // A queue deleted between routing and enqueueing counts as no route.
         return ValueTask.FromResult(status);
     }
 

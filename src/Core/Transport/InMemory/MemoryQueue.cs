@@ -33,13 +33,39 @@ internal sealed class MemoryQueue
 
     /// <summary>Takes a message unless the queue is full. Publishers racing each other may overshoot the
     /// limit by their number, never more: a bound without a counter every consumer must touch.</summary>
-    public bool TryEnqueue(TransportMessage message) =>
-        _ready.Reader.Count < Spec.MaxLength && _ready.Writer.TryWrite(new QueuedMessage(message, false));
+    public EnqueueResult TryEnqueue(TransportMessage message)
+    {
+        if (_ready.Reader.Count >= Spec.MaxLength)
+        {
+            return _ready.Reader.Completion.IsCompleted ? EnqueueResult.Deleted : EnqueueResult.Full;
+        }
+
+        return _ready.Writer.TryWrite(new QueuedMessage(message, false)) ? EnqueueResult.Queued : EnqueueResult.Deleted;
+    }
 
     /// <summary>Puts back a message a consumer held but did not acknowledge.</summary>
     public void Requeue(TransportMessage message) => _ready.Writer.TryWrite(new QueuedMessage(message, true));
 
-    public void Delete() => _ready.Writer.TryComplete();
+    /// <summary>Deletes the queue: it takes nothing more, and the messages still ready in it are returned
+    /// (a requester of one of them should learn that nobody serves its topic any more).</summary>
+    public List<TransportMessage> Delete()
+    {
+        _ready.Writer.TryComplete();
+        var left = new List<TransportMessage>();
+        while (_ready.Reader.TryRead(out var item))
+        {
+            left.Add(item.Message);
+        }
+
+        return left;
+    }
+}
+
+internal enum EnqueueResult
+{
+    Queued,
+    Full,
+    Deleted,
 }
 
 internal readonly record struct QueuedMessage(TransportMessage Message, bool Redelivered);
