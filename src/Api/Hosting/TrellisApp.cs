@@ -18,6 +18,7 @@ using Trellis.Hosting.Configuration;
 using Trellis.Hosting.Flows;
 using Trellis.Hosting.Health;
 using Trellis.Hosting.Messaging;
+using Trellis.Hosting.Telemetry;
 
 namespace Trellis.Api.Hosting;
 
@@ -66,7 +67,7 @@ public static class TrellisApp
 
         var http = ConfigurationBinding.Bind<HttpOptions>(builder.Configuration, HttpOptions.Section).Validate();
         builder.AddTrellisListeners(http.Url);
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.AddTrellisTelemetry(role);
         // Not ready yet (starting, a broker away) is a state that /readyz and grpc.health.v1 report, not an error to log on
         // every check.
         builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
@@ -92,6 +93,7 @@ public static class TrellisApp
         var app = builder.Build();
         app.UseTrellisGrpc();
         app.MapTrellisHealth(role);
+        app.MapTrellisMetrics();
         app.MapTrellisDashboard();
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
@@ -139,8 +141,12 @@ public static class TrellisApp
           Trellis:Edge:RequestTimeout       how long a request waits for a device's service (00:00:30)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
+          Trellis:Telemetry:Tracing, Metrics, Prometheus   spans, meters, the /metrics scrape endpoint (true)
+          Trellis:Telemetry:OtlpEndpoint    export traces and metrics over OTLP there (unset: no export)
+          Trellis:Telemetry:LogFormat       simple (one line per entry) or json (unset: simple)
 
-        Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable, in the cluster); the
+        Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable, in the cluster), GET /metrics
+        (Prometheus); the
         Orleans dashboard at /dashboard (loopback, or the admin token); the node proxy API:
         POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
         POST /request/:id, POST /signal/:id (see src/Api/README.md); the same as gRPC services
