@@ -8,7 +8,8 @@ using Xunit;
 namespace Trellis.Core.Tests;
 
 /// <summary>Requests caught by a service's unsubscribe on the in-process transport: each is answered at once,
-/// none is left to its requester's timeout.</summary>
+/// none is left to its requester's timeout. (On RabbitMQ a service queue is auto-delete, and the broker drops what is
+/// still in it when its last consumer cancels: the requesters of those time out. See src/Transport.RabbitMq/README.md.)</summary>
 public sealed class UnsubscribeTests : IAsyncLifetime
 {
     private readonly InMemoryBroker _broker = new();
