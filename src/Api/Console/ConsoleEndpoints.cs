@@ -57,31 +57,7 @@ public static class ConsoleEndpoints
 
         var security = app.Services.GetRequiredService<SecurityOptions>();
         var adminHash = security.AdminToken is { Length: > 0 } admin ? DashboardEndpoints.Hash(admin) : null;
-        app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use(async (context, next) =>
-        {
-            if (DashboardEndpoints.Allowed(context, adminHash))
-            {
-                // Nothing the console serves may be kept by a shared cache or framed by another site.
-                context.Response.Headers.CacheControl = "no-store";
-                context.Response.Headers.XFrameOptions = "DENY";
-                context.Response.Headers["X-Content-Type-Options"] = "nosniff";
-                await next(context);
-                return;
-            }
-
-            context.Response.StatusCode = StatusCodes.Status401Unauthorized;
-            if (adminHash is not null)
-            {
-                context.Response.Headers.WWWAuthenticate = "Basic realm=\"trellis console\", Bearer";
-            }
-
-            await context.Response.WriteAsJsonAsync(new
-            {
-                error = adminHash is null
-                    ? "the console is served to loopback callers only (set Trellis:Security:AdminToken to open it to others with that token)"
-                    : "the console needs the admin token off loopback: Authorization: Bearer <token>, or basic auth with the token as password",
-            });
-        }));
+        app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use((context, next) => GuardAsync(context, adminHash, next)));
 
         app.MapGet(Path, static (HttpContext c) => Results.Redirect($"{c.Request.PathBase}{Path}/"));
         app.MapGet(Path + "/", static (HttpContext c) => ConsoleAssets.ServeAsync(c, "index.html"));
@@ -90,6 +66,34 @@ public static class ConsoleEndpoints
         app.MapGet(Path + "/api/graphs/{name}", GraphAsync);
         app.MapGet(Path + "/events", EventsAsync);
         return app;
+    }
+
+    /// <summary>Lets a loopback caller, or one with the admin token, through to the console (the dashboard's rule);
+    /// answers anyone else 401 with a JSON error that says what is needed.</summary>
+    internal static async Task GuardAsync(HttpContext context, byte[]? adminHash, RequestDelegate next)
+    {
+        if (DashboardEndpoints.Allowed(context, adminHash))
+        {
+            // Nothing the console serves may be kept by a shared cache or framed by another site.
+            context.Response.Headers.CacheControl = "no-store";
+            context.Response.Headers.XFrameOptions = "DENY";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            await next(context);
+            return;
+        }
+
+        context.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        if (adminHash is not null)
+        {
+            context.Response.Headers.WWWAuthenticate = "Basic realm=\"trellis console\", Bearer";
+        }
+
+        await context.Response.WriteAsJsonAsync(new
+        {
+            error = adminHash is null
+                ? "the console is served to loopback callers only (set Trellis:Security:AdminToken to open it to others with that token)"
+                : "the console needs the admin token off loopback: Authorization: Bearer <token>, or basic auth with the token as password",
+        });
     }
 
     private static async Task SnapshotAsync(HttpContext context, ConsoleHub hub)

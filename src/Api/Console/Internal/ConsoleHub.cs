@@ -51,6 +51,12 @@ internal sealed partial class ConsoleHub : IAsyncDisposable
     /// <summary>Whether the snapshot loop runs (someone watches).</summary>
     public bool Running => _loop is not null;
 
+    /// <summary>Whether this hub's meter listener exists (only while someone watches).</summary>
+    public bool Listening => _metrics.Listening;
+
+    /// <summary>Whether this hub's slot on the error channel exists (only while someone watches).</summary>
+    public bool SubscribedToErrors => _errors.Subscribed;
+
     internal ClusterReader Reader => _reader;
 
     /// <summary>Adds a viewer, starting the work when it is the first; null when <see cref="ConsoleOptions.MaxViewers"/>

@@ -20,6 +20,8 @@ internal sealed class ErrorTail(int capacity)
     /// <summary>Error-channel subscriptions of the console open in this process.</summary>
     public static int ActiveSubscriptions => Volatile.Read(ref s_subscriptions);
 
+    public bool Subscribed => Volatile.Read(ref _subscription) is not null;
+
     public long Total => Interlocked.Read(ref _total);
 
     public async Task StartAsync(MessageBus bus, string errorTopic, CancellationToken cancellationToken)
