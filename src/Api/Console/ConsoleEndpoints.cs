@@ -59,8 +59,17 @@ public static class ConsoleEndpoints
         var adminHash = security.AdminToken is { Length: > 0 } admin ? DashboardEndpoints.Hash(admin) : null;
         app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use((context, next) => GuardAsync(context, adminHash, next)));
 
-        app.MapGet(Path, static (HttpContext c) => Results.Redirect($"{c.Request.PathBase}{Path}/"));
-        app.MapGet(Path + "/", static (HttpContext c) => ConsoleAssets.ServeAsync(c, "index.html"));
+        // One route matches /console and /console/; the pages' relative links need the slash.
+        app.MapGet(Path, static (HttpContext c) =>
+        {
+            if (c.Request.Path.Value?.EndsWith('/') != true)
+            {
+                c.Response.Redirect($"{c.Request.PathBase}{Path}/");
+                return Task.CompletedTask;
+            }
+
+            return ConsoleAssets.ServeAsync(c, "index.html");
+        });
         app.MapGet(Path + "/assets/{file}", static (HttpContext c, string file) => ConsoleAssets.ServeAsync(c, file));
         app.MapGet(Path + "/api/snapshot", SnapshotAsync);
         app.MapGet(Path + "/api/graphs/{name}", GraphAsync);
