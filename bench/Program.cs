@@ -1,11 +1,17 @@
 using Trellis.Bench;
 
-// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|footprint|edge|edge-proxy|edge-lan] [--rounds N] [--count N]
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|footprint|edge|edge-proxy|edge-lan|console-idle] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
 if (which == "p3-pace")
 {
     // P3's open-loop pacer, run by P3 in a process of its own.
     return await Trellis.Bench.Gateway.P3.PaceMainAsync(args);
+}
+
+if (which == "console-idle-child")
+{
+    // One console-idle variant, run by IdleConsole in a process of its own.
+    return await Trellis.Bench.ConsoleIdle.IdleConsole.ChildMainAsync(args);
 }
 
 if (which == "p6-child")
@@ -36,6 +42,7 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("edge", Trellis.Bench.Edge.EdgeBench.RunAsync),
     ("edge-proxy", Trellis.Bench.Edge.EdgeProxy.RunAsync),
     ("edge-lan", Trellis.Bench.Edge.EdgeLan.RunAsync),
+    ("console-idle", Trellis.Bench.ConsoleIdle.IdleConsole.RunAsync),
 };
 
 var exit = 0;

@@ -20,6 +20,7 @@ wanted=(
   curl:/usr/bin/curl
   jq:/usr/bin/jq # the README examples read JSON with it (tests/Docs.Tests runs them)
   kubernetes-client:/usr/bin/kubectl # tests/Deploy.Tests renders deploy/k8s with `kubectl kustomize`
+  chromium:/usr/bin/chromium # tests/Api.Tests/Console drives it headless with playwright-core (npm cannot download browsers here)
   # The edge agent's linux-arm64 build runs under emulation (tests/Edge.Tests/Publish):
   # qemu-aarch64-static -L /usr/aarch64-linux-gnu, which finds arm64 libc, libstdc++ and libgcc there.
   qemu-user-static:/usr/bin/qemu-aarch64-static

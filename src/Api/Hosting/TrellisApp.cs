@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Activities;
 using Trellis.Api.Apps;
+using Trellis.Api.Console;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Edge;
 using Trellis.Api.Flows;
@@ -30,7 +31,7 @@ public static class TrellisApp
     {
         if (args.Any(a => a is "--help" or "-h" or "-?"))
         {
-            Console.Out.Write(Usage(role, description));
+            System.Console.Out.Write(Usage(role, description));
             return 0;
         }
 
@@ -41,7 +42,7 @@ public static class TrellisApp
         }
         catch (TrellisException e)
         {
-            await Console.Error.WriteLineAsync($"trellis-{role}: configuration error: {e.Message}");
+            await System.Console.Error.WriteLineAsync($"trellis-{role}: configuration error: {e.Message}");
             return 2;
         }
 
@@ -83,6 +84,7 @@ public static class TrellisApp
         builder.Services.AddTrellisApps(builder.Configuration);
         builder.Services.AddTrellisFlowsApi();
         builder.Services.AddTrellisEdge(builder.Configuration);
+        builder.Services.AddTrellisConsole(builder.Configuration);
         if (role == "silo")
         {
             builder.Services.AddTrellisActivities(builder.Configuration);
@@ -95,6 +97,7 @@ public static class TrellisApp
         app.MapTrellisHealth(role);
         app.MapTrellisMetrics();
         app.MapTrellisDashboard();
+        app.MapTrellisConsole();
         app.MapTrellisProxy();
         app.MapTrellisGrpc();
         app.MapTrellisApps();
@@ -141,13 +144,14 @@ public static class TrellisApp
           Trellis:Edge:RequestTimeout       how long a request waits for a device's service (00:00:30)
           Trellis:Gateway:Id                which gateway serves a node (machine:HTTP URL)
           Trellis:Security:AdminToken       bearer token that may manage every node (unset)
+          Trellis:Console:Enabled           the live console at /console (true); Interval, ErrorTail, MaxViewers
           Trellis:Telemetry:Tracing, Metrics, Prometheus   spans, meters, the /metrics scrape endpoint (true)
           Trellis:Telemetry:OtlpEndpoint    export traces and metrics over OTLP there (unset: no export)
           Trellis:Telemetry:LogFormat       simple (one line per entry) or json (unset: simple)
 
         Endpoints: GET /healthz (alive), GET /readyz (bus and transport reachable, in the cluster), GET /metrics
         (Prometheus); the
-        Orleans dashboard at /dashboard (loopback, or the admin token); the node proxy API:
+        Orleans dashboard at /dashboard and the Trellis console at /console (loopback, or the admin token); the node proxy API:
         POST /nodes, GET|DELETE /nodes/:id, POST|GET|DELETE /nodes/:id/slots and /nodes/:id/services,
         POST /request/:id, POST /signal/:id (see src/Api/README.md); the same as gRPC services
         trellis.v1.Nodes and trellis.v1.Messaging on the gRPC port (with grpc.health.v1), and as JSON
