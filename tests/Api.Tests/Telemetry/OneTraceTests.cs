@@ -33,17 +33,7 @@ public abstract class OneTraceTestsBase
         Assert.True((int?)registered["status"] == 200 && (string?)registered["body"]?["status"] == "ok", $"the Node.js node's registration: {registered.ToJsonString()}");
 
         // The Python node calls the gateway as a traced client would: POST /request/:id with a traceparent of its own.
-        using var control = new HttpClient();
-        var order = JsonSerializer.Serialize(new
-        {
-            url = new Uri(gateway.Address, $"/request/{caller.Id}").ToString(),
-            body = new { topic, message = new { hello = "trace" }, timeout = 20 },
-            headers = new Dictionary<string, string> { ["Authorization"] = $"Bearer {caller.Token}" },
-        });
-        // With a Content-Length (node.py reads no chunked bodies).
-        using var sent = await control.PostAsync(
-            $"http://127.0.0.1:{python.Port}/_control/send", new StringContent(order, Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
-        var answer = JsonNode.Parse(await sent.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
+        var answer = await SendTracedAsync(python, new Uri(gateway.Address, $"/request/{caller.Id}"), new { topic, message = new { hello = "trace" }, timeout = 20 }, caller.Token);
         Assert.True((int)answer["status"]! == 200, $"the gateway answered the Python node: {answer.ToJsonString()}");
         var (trace, pythonSpan) = Parse((string)answer["traceparent"]!);
 
@@ -75,6 +65,18 @@ public abstract class OneTraceTestsBase
             Assert.Equal(operation, span.GetTagItem("messaging.operation.type"));
             Assert.Equal(200, span.GetTagItem("trellis.code"));
         }
+    }
+
+    /// <summary>Has the Python node POST <paramref name="body"/> to <paramref name="url"/> with a traceparent of a new trace
+    /// of its own; its answer is <c>{traceparent, status, body}</c>.</summary>
+    internal static async Task<JsonNode> SendTracedAsync(PythonNode python, Uri url, object body, string token)
+    {
+        var order = JsonSerializer.Serialize(new { url = url.ToString(), body, headers = new Dictionary<string, string> { ["Authorization"] = $"Bearer {token}" } });
+        using var control = new HttpClient();
+        // With a Content-Length (node.py reads no chunked bodies).
+        using var sent = await control.PostAsync(
+            $"http://127.0.0.1:{python.Port}/_control/send", new StringContent(order, Encoding.UTF8, "application/json"), TestContext.Current.CancellationToken);
+        return JsonNode.Parse(await sent.Content.ReadAsStringAsync(TestContext.Current.CancellationToken))!;
     }
 
     /// <summary>Trace id and span id of a W3C traceparent.</summary>
