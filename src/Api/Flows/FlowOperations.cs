@@ -5,6 +5,7 @@ using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Trellis.Api.Proxy;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Flows.Broker;
 using Trellis.Flows.Graphs;
@@ -150,7 +151,8 @@ internal sealed class FlowOperations
     {
         var broker = Broker;
         await RequireQueueAsync(broker, queue, cancellationToken);
-        await broker.SendToQueueAsync(queue, body, traceParent: null, cancellationToken);
+        using var producer = MessagingTracing.StartPublish(MessagingTracing.SystemOf(broker.Name), queue);
+        await broker.SendToQueueAsync(queue, body, MessagingTracing.TraceParentOf(producer) ?? MessagingTracing.CurrentTraceParent, cancellationToken);
     }
 
     /// <summary>Takes up to <paramref name="amount"/> messages from a queue with prefetch 1, acknowledging each once it is

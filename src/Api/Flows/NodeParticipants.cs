@@ -8,6 +8,7 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Proxy;
 using Trellis.Api.Proxy.Internal;
 using Trellis.Core.Bus;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
@@ -272,7 +273,8 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         var exchange = flow.Queue(outport);
         // Declared again in case the broker lost it (a RabbitMQ restart); idempotent.
         await broker.DeclareOutportAsync(exchange, FlowPortOptions.Default, cancellationToken);
-        await broker.PublishAsync(exchange, body, traceParent: null, cancellationToken);
+        using var producer = MessagingTracing.StartPublish(MessagingTracing.SystemOf(broker.Name), exchange);
+        await broker.PublishAsync(exchange, body, MessagingTracing.TraceParentOf(producer) ?? MessagingTracing.CurrentTraceParent, cancellationToken);
     }
 
     private IFlowBroker Broker => _services.GetService<IFlowBroker>()
@@ -343,6 +345,8 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
 
     private async ValueTask DeliverAsync(NodeFlow flow, NodeSubscription subscription, FlowDelivery delivery)
     {
+        // The node's callback runs inside the message's consumer span, so the node gets its traceparent header.
+        using var span = MessagingTracing.StartProcess(MessagingTracing.SystemOf(Broker.Name), subscription.Topic, delivery.TraceParent, null, flow.Role);
         JsonPayload data;
         try
         {
@@ -386,7 +390,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
             ["command"] = "participant",
             ["payload"] = flow.Payload(AnnounceInterval * 3),
         };
-        await broker.SendToQueueAsync("fbp", Encoding.UTF8.GetBytes(message.ToJsonString()), traceParent: null, cancellationToken);
+        await broker.SendToQueueAsync("fbp", Encoding.UTF8.GetBytes(message.ToJsonString()), MessagingTracing.CurrentTraceParent, cancellationToken);
     }
 
     private void OnStatusChanged(NodeStatusEvent e)

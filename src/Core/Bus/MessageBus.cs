@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Topics;
@@ -17,6 +18,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     private readonly MessagingOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly string _traceSystem;
     private static readonly TimeSpan SweepPeriod = TimeSpan.FromMilliseconds(20);
     private static readonly TransportMessage TimedOut = new() { Topic = "", Code = Codes.RequestTimeout };
 
@@ -36,6 +38,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         _options = options;
         _time = time;
         _logger = logger;
+        _traceSystem = BusTracing.SystemOf(transport);
         _inFlight = new ConcurrencyLimiter(options.MaxInFlightRequests);
         _senderPrefix = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8)) + ".";
         Errors = new ErrorQueue(options.ErrorQueueCapacity);
@@ -170,6 +173,8 @@ public sealed partial class MessageBus : IAsyncDisposable
         var sender = NextSender();
         var pending = new PendingRequest(_time.GetTimestamp() + (long)(wait.TotalSeconds * _time.TimestampFrequency));
         _pending[sender] = pending;
+        var producer = BusTracing.StartPublish(_traceSystem, topic, messageId);
+        var code = Codes.Ok;
         try
         {
             var message = new TransportMessage
@@ -180,6 +185,8 @@ public sealed partial class MessageBus : IAsyncDisposable
                 ReplyTo = _transport.ReplyAddress,
                 MessageId = messageId,
                 TimeoutMs = (int)Math.Min(int.MaxValue, wait.TotalMilliseconds),
+                TraceParent = BusTracing.TraceParent(producer),
+                TraceState = BusTracing.TraceState(producer),
             };
 
             var status = await _transport.PublishAsync(exchange, message, cancellationToken).ConfigureAwait(false);
@@ -189,6 +196,7 @@ public sealed partial class MessageBus : IAsyncDisposable
                     ? Message.Error(Codes.NotFound, $"No active listeners for: {topic}")
                     : Message.Error(Codes.QueueFull, $"The queue for '{topic}' is full; try again later");
                 Report(failed.Code, topic, sender, data, failed.Data, "requester");
+                code = failed.Code;
                 return failed;
             }
 
@@ -199,6 +207,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             {
                 var timedOut = Message.Error(Codes.RequestTimeout, $"No reply to '{topic}' within {wait.TotalMilliseconds:0} ms");
                 Report(timedOut.Code, topic, sender, data, timedOut.Data, "requester");
+                code = timedOut.Code;
                 return timedOut;
             }
 
@@ -207,6 +216,7 @@ public sealed partial class MessageBus : IAsyncDisposable
                 // The broker returned the request: nobody was bound (the transport's late 404).
                 var notFound = Message.Error(Codes.NotFound, $"No active listeners for: {topic}");
                 Report(notFound.Code, topic, sender, data, notFound.Data, "requester");
+                code = notFound.Code;
                 return notFound;
             }
 
@@ -215,13 +225,22 @@ public sealed partial class MessageBus : IAsyncDisposable
                 // The broker refused the request: the queue was full (the transport's late 503).
                 var full = Message.Error(Codes.QueueFull, $"The queue for '{topic}' is full; try again later");
                 Report(full.Code, topic, sender, data, full.Data, "requester");
+                code = full.Code;
                 return full;
             }
 
+            code = reply.Code;
             return new Message(reply.Data, reply.Code);
+        }
+        catch (Exception e) when (producer is not null)
+        {
+            MessagingTracing.Fail(producer, e);
+            producer = null;
+            throw;
         }
         finally
         {
+            MessagingTracing.Finish(producer, code);
             if (!pending.Task.IsCompleted)
             {
                 // Still registered (not routed, cancelled, failed): whoever completes a request removes it first.
@@ -257,13 +276,18 @@ public sealed partial class MessageBus : IAsyncDisposable
         TopicRules.ValidateTopic(topic, _options.MaxTopicLength);
         CheckPayload(data);
         ThrowIfDisposed();
-        var message = new TransportMessage { Topic = topic, Data = data, Sender = NextSender() };
+        using var producer = BusTracing.StartPublish(_traceSystem, topic);
+        var message = new TransportMessage
+        {
+            Topic = topic, Data = data, Sender = NextSender(), TraceParent = BusTracing.TraceParent(producer), TraceState = BusTracing.TraceState(producer),
+        };
         var status = await _transport.PublishAsync(ExchangeKind.Signals, message, cancellationToken).ConfigureAwait(false);
         if (status == PublishStatus.QueueFull)
         {
             Report(Codes.QueueFull, topic, message.Sender, data, JsonPayload.From("a slot's queue is full"), "signaller");
         }
 
+        MessagingTracing.Finish(producer, PublishCode(status));
         return status;
     }
 
@@ -307,9 +331,38 @@ public sealed partial class MessageBus : IAsyncDisposable
         CheckPayload(data);
         CheckMessageId(messageId, required: false);
         ThrowIfDisposed();
-        var message = new TransportMessage { Topic = topic, Data = data, Sender = NextSender(), MessageId = messageId ?? NextSender() };
-        return _transport.PublishAsync(ExchangeKind.Durable, message, cancellationToken);
+        var id = messageId ?? NextSender();
+        var producer = BusTracing.StartPublish(_traceSystem, topic, id);
+        var message = new TransportMessage
+        {
+            Topic = topic, Data = data, Sender = NextSender(), MessageId = id, TraceParent = BusTracing.TraceParent(producer), TraceState = BusTracing.TraceState(producer),
+        };
+        var publish = _transport.PublishAsync(ExchangeKind.Durable, message, cancellationToken);
+        return producer is null ? publish : TracePublishAsync(producer, publish);
     }
+
+    /// <summary>Ends a producer span when its publish completes.</summary>
+    private static async ValueTask<PublishStatus> TracePublishAsync(System.Diagnostics.Activity producer, ValueTask<PublishStatus> publish)
+    {
+        try
+        {
+            var status = await publish.ConfigureAwait(false);
+            MessagingTracing.Finish(producer, PublishCode(status));
+            return status;
+        }
+        catch (Exception e)
+        {
+            MessagingTracing.Fail(producer, e);
+            throw;
+        }
+    }
+
+    private static int PublishCode(PublishStatus status) => status switch
+    {
+        PublishStatus.Routed => Codes.Ok,
+        PublishStatus.Unroutable => Codes.NotFound,
+        _ => Codes.QueueFull,
+    };
 
     /// <summary>Declares the durable queue of a group and its binding without subscribing, so messages
     /// published before anyone subscribes wait in it instead of being unroutable. The queue outlives its
@@ -389,6 +442,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     {
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
         var cancel = subscription.RentCancellation();
+        var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
         ValueTask<Message> running;
         try
         {
@@ -397,21 +451,29 @@ public sealed partial class MessageBus : IAsyncDisposable
         catch (Exception e)
         {
             subscription.ReturnCancellation(cancel);
-            FinishRequest(subscription, message, HandlerFailed(subscription, e));
+            var failed = HandlerFailed(subscription, e);
+            span.Finish(failed.Code);
+            span.Leave();
+            FinishRequest(subscription, message, failed);
             return;
         }
 
         if (running.IsCompletedSuccessfully)
         {
             subscription.ReturnCancellation(cancel);
-            FinishRequest(subscription, message, running.Result);
+            var result = running.Result;
+            span.Finish(result.Code);
+            span.Leave();
+            FinishRequest(subscription, message, result);
             return;
         }
 
-        _ = CompleteRequestAsync(subscription, message, running, cancel);
+        span.Leave();
+        _ = CompleteRequestAsync(subscription, message, running, cancel, span);
     }
 
-    private async Task CompleteRequestAsync(Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel)
+    private async Task CompleteRequestAsync(
+        Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel, BusTracing.DeliverySpan span)
     {
         // Only handlers that go asynchronous pay for being cancelled when their subscription stops.
         using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
@@ -430,6 +492,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             result = HandlerFailed(subscription, e);
         }
 
+        span.Finish(result.Code);
         FinishRequest(subscription, message, result);
     }
 
@@ -499,6 +562,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     {
         var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
         var cancel = subscription.RentCancellation();
+        var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
         ValueTask running;
         try
         {
@@ -507,7 +571,10 @@ public sealed partial class MessageBus : IAsyncDisposable
         catch (Exception e)
         {
             subscription.ReturnCancellation(cancel);
-            SignalFailed(subscription, message, HandlerFailed(subscription, e));
+            var failed = HandlerFailed(subscription, e);
+            span.Finish(failed.Code);
+            span.Leave();
+            SignalFailed(subscription, message, failed);
             subscription.Concurrency.Release();
             return;
         }
@@ -515,16 +582,21 @@ public sealed partial class MessageBus : IAsyncDisposable
         if (running.IsCompletedSuccessfully)
         {
             subscription.ReturnCancellation(cancel);
+            span.Finish(Codes.Ok);
+            span.Leave();
             subscription.Concurrency.Release();
             return;
         }
 
-        _ = CompleteSignalAsync(subscription, message, running, cancel);
+        span.Leave();
+        _ = CompleteSignalAsync(subscription, message, running, cancel, span);
     }
 
-    private async Task CompleteSignalAsync(Subscription subscription, TransportMessage message, ValueTask running, CancellationTokenSource cancel)
+    private async Task CompleteSignalAsync(
+        Subscription subscription, TransportMessage message, ValueTask running, CancellationTokenSource cancel, BusTracing.DeliverySpan span)
     {
         using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
+        var code = Codes.Ok;
         try
         {
             await running.AsTask().WaitAsync(subscription.Timeout, _time).ConfigureAwait(false);
@@ -532,14 +604,17 @@ public sealed partial class MessageBus : IAsyncDisposable
         catch (TimeoutException)
         {
             await cancel.CancelAsync().ConfigureAwait(false);
+            code = Codes.HandlerTimeout;
             SignalFailed(subscription, message, Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms"));
         }
         catch (Exception e)
         {
+            code = Codes.HandlerError;
             SignalFailed(subscription, message, HandlerFailed(subscription, e));
         }
         finally
         {
+            span.Finish(code);
             subscription.Concurrency.Release();
         }
     }
@@ -581,6 +656,8 @@ public sealed partial class MessageBus : IAsyncDisposable
     {
         var message = delivery.Message;
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(subscription.Stopping);
+        var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
+        var code = Codes.Ok;
         try
         {
             var durable = new DurableMessage(message.Topic, message.Data, id, delivery.Redelivered)
@@ -599,9 +676,11 @@ public sealed partial class MessageBus : IAsyncDisposable
         {
             // Unsubscribing cancelled the handler: leave the message unacknowledged, so the broker hands it
             // to the next consumer. Not a failure of the message.
+            code = Codes.Unavailable;
         }
         catch (RequeueException e)
         {
+            code = Codes.Unavailable;
             subscription.Requeued!.Add(id);
             LogRequeued(_logger, message.Topic, id, e.Message);
             await delivery.RejectAsync(requeue: true).ConfigureAwait(false);
@@ -612,6 +691,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             var failure = e is TimeoutException
                 ? Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms")
                 : HandlerFailed(subscription, e);
+            code = failure.Code;
 
             // One retry; a message that fails twice goes to the error queue rather than looping. A redelivered
             // message may have failed in another process, unless it came back because a handler here gave
@@ -638,6 +718,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
         finally
         {
+            span.Finish(code);
             subscription.Concurrency.Release();
         }
     }

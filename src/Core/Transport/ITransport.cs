@@ -76,8 +76,11 @@ public sealed class TransportMessage
     /// <summary>The requester's timeout in milliseconds; 0 when none.</summary>
     public int TimeoutMs { get; init; }
 
-    /// <summary>W3C trace context of the publisher.</summary>
+    /// <summary>W3C trace context of the publisher (<c>traceparent</c>).</summary>
     public string? TraceParent { get; init; }
+
+    /// <summary>W3C vendor trace state of the publisher (<c>tracestate</c>), when it has any.</summary>
+    public string? TraceState { get; init; }
 }
 
 /// <summary>One message handed to a consumer.</summary>

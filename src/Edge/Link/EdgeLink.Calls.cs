@@ -7,10 +7,19 @@ namespace Trellis.Edge.Link;
 public sealed partial class EdgeLink
 {
     /// <summary>Calls (or signals) a cluster topic through the link; 503 when the link is not up.</summary>
-    public async Task<CallResult> CallAsync(string topic, Google.Protobuf.WellKnownTypes.Value data, TimeSpan? timeout, bool signal, CancellationToken cancellationToken)
+    public Task<CallResult> CallAsync(string topic, Google.Protobuf.WellKnownTypes.Value data, TimeSpan? timeout, bool signal, CancellationToken cancellationToken) =>
+        CallAsync(topic, data, timeout, signal, traceParent: null, cancellationToken);
+
+    /// <summary>Calls (or signals) a cluster topic through the link, continuing the caller's trace
+    /// (<paramref name="traceParent"/>, its W3C <c>traceparent</c> header); 503 when the link is not up.</summary>
+    public async Task<CallResult> CallAsync(
+        string topic, Google.Protobuf.WellKnownTypes.Value data, TimeSpan? timeout, bool signal, string? traceParent, CancellationToken cancellationToken)
     {
         var id = NextId();
-        var call = new ClusterCall { CorrelationId = id, Topic = topic, Data = data, Timeout = timeout?.TotalSeconds ?? 0, Signal = signal };
+        var call = new ClusterCall
+        {
+            CorrelationId = id, Topic = topic, Data = data, Timeout = timeout?.TotalSeconds ?? 0, Signal = signal, Traceparent = traceParent ?? "",
+        };
         var message = new DeviceMessage { Call = call };
         if (Welcome is { MaxMessageBytes: > 0 } welcome && message.CalculateSize() > welcome.MaxMessageBytes)
         {

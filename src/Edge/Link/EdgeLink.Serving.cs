@@ -27,7 +27,14 @@ public sealed partial class EdgeLink
         {
             using var content = new ByteArrayContent(ValueJson.ToUtf8(request.Data));
             content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await _http.PostAsync(service.Url, content, linked.Token);
+            using var post = new HttpRequestMessage(HttpMethod.Post, service.Url) { Content = content };
+            if (request.Traceparent.Length > 0)
+            {
+                // The cluster's trace goes on in the service: it sees the gateway's span as its parent.
+                post.Headers.TryAddWithoutValidation("traceparent", request.Traceparent);
+            }
+
+            using var response = await _http.SendAsync(post, linked.Token);
             var body = await response.Content.ReadAsByteArrayAsync(linked.Token);
             var status = (int)response.StatusCode;
             reply.Code = status is >= 200 and < 300 ? 200 : status;

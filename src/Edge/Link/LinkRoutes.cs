@@ -43,7 +43,7 @@ public static class LinkRoutes
             return LocalResponse.Error(400, $"the body is not JSON: {e.Message}");
         }
 
-        var result = await link.CallAsync(topic, data, timeout, signal, cancellationToken).ConfigureAwait(false);
+        var result = await link.CallAsync(topic, data, timeout, signal, request.TraceParent, cancellationToken).ConfigureAwait(false);
         var status = result.Code == 0 ? 200 : result.Code;
         return new LocalResponse(status is >= 100 and <= 599 ? status : 502, ValueJson.ToUtf8(result.Data));
     }

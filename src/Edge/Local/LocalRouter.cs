@@ -10,6 +10,9 @@ namespace Trellis.Edge.Local;
 /// <param name="FromCluster">True for a command that came down the link; routes not mapped for the cluster refuse it.</param>
 public sealed record LocalRequest(string Method, string Path, IReadOnlyDictionary<string, string> Query, byte[] Body, bool FromCluster = false)
 {
+    /// <summary>The caller's W3C <c>traceparent</c> header, if it sent one.</summary>
+    public string? TraceParent { get; init; }
+
     public string? QueryValue(string name) => Query.TryGetValue(name, out var value) ? value : null;
 
     /// <summary>The body as JSON; a 400 <see cref="LocalApiException"/> naming the problem when it is not.</summary>

@@ -74,6 +74,8 @@ public static class ClusterRegistration
 
     private static void ConfigureSilo(ISiloBuilder silo, ClusterSettings cluster, StorageSettings storage)
     {
+        // Grain calls carry the caller's trace context, so Orleans' spans join the trace of the request that made them.
+        silo.AddActivityPropagation();
         silo.Configure<ClusterOptions>(o =>
         {
             o.ServiceId = cluster.ServiceId;
@@ -153,6 +155,7 @@ public static class ClusterRegistration
 
     private static void ConfigureClient(IClientBuilder client, ClusterSettings cluster)
     {
+        client.AddActivityPropagation();
         client.Configure<ClusterOptions>(o =>
         {
             o.ServiceId = cluster.ServiceId;

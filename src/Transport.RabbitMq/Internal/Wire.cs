@@ -35,6 +35,9 @@ internal static class Wire
     /// <summary>W3C trace context, under its standard name so other AMQP tooling recognises it.</summary>
     public const string TraceParentHeader = "traceparent";
 
+    /// <summary>W3C vendor trace state, sent beside <see cref="TraceParentHeader"/> when the publisher has any.</summary>
+    public const string TraceStateHeader = "tracestate";
+
     /// <summary>Marks messages written by Trellis, whose bodies were validated where they entered the cluster.</summary>
     public const string AppId = "trellis";
 
@@ -94,6 +97,10 @@ internal static class Wire
             if (message.TraceParent is not null)
             {
                 table[TraceParentHeader] = message.TraceParent;
+                if (message.TraceState is not null)
+                {
+                    table[TraceStateHeader] = message.TraceState;
+                }
             }
 
             properties.Headers = table;
@@ -122,6 +129,7 @@ internal static class Wire
         var code = Codes.Ok;
         var timeout = 0;
         string? traceParent = null;
+        string? traceState = null;
         if (properties.Expiration is { Length: > 0 } expiration
             && int.TryParse(expiration, NumberStyles.None, CultureInfo.InvariantCulture, out var ttl))
         {
@@ -142,12 +150,11 @@ internal static class Wire
 
             if (headers.TryGetValue(TraceParentHeader, out var tp))
             {
-                traceParent = tp switch
+                traceParent = HeaderText(tp);
+                if (traceParent is not null && headers.TryGetValue(TraceStateHeader, out var ts))
                 {
-                    byte[] bytes => Encoding.UTF8.GetString(bytes),
-                    string s => s,
-                    _ => null,
-                };
+                    traceState = HeaderText(ts);
+                }
             }
         }
 
@@ -175,8 +182,17 @@ internal static class Wire
             MessageId = properties.MessageId,
             TimeoutMs = timeout,
             TraceParent = traceParent,
+            TraceState = traceState,
         };
     }
+
+    /// <summary>A text header as AMQP clients send it: a long string (bytes) or, from some clients, a string.</summary>
+    public static string? HeaderText(object? value) => value switch
+    {
+        byte[] bytes => Encoding.UTF8.GetString(bytes),
+        string s => s,
+        _ => null,
+    };
 
     /// <summary>Header integers as other AMQP clients may send them: any integer type or decimal text.</summary>
     private static int ToInt(object? value, int fallback) => value switch

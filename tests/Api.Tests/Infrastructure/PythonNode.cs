@@ -4,7 +4,8 @@ using Trellis.TestKit;
 
 namespace Trellis.Api.Tests.Infrastructure;
 
-/// <summary>A real HTTP node: tests/Interop/http/node.py run by /usr/bin/python3, reporting what it sees as JSON lines.</summary>
+/// <summary>A real HTTP node: tests/Interop/http/node.py run by /usr/bin/python3 (or node.js run by Node.js), reporting
+/// what it sees as JSON lines.</summary>
 public sealed class PythonNode : IAsyncDisposable
 {
     /// <summary>Debian's interpreter; the node needs only the standard library.</summary>
@@ -31,26 +32,37 @@ public sealed class PythonNode : IAsyncDisposable
     private static string ScriptPath(string file) => Path.Combine(AppContext.BaseDirectory, "Interop", "http", file);
 
     /// <summary>Starts a node on a free port and waits until it listens; <paramref name="script"/> names another script
-    /// of tests/Interop/http (agent.py is an app agent).</summary>
-    public static async Task<PythonNode> StartAsync(string name, string script = "node.py")
+    /// of tests/Interop/http (agent.py is an app agent; a <c>.js</c> script runs on Node.js), given
+    /// <paramref name="arguments"/> after its name.</summary>
+    public static async Task<PythonNode> StartAsync(string name, string script = "node.py", IReadOnlyList<string>? arguments = null)
     {
         var path = ScriptPath(script);
-        if (!File.Exists(Python))
+        var javaScript = script.EndsWith(".js", StringComparison.Ordinal);
+        if (!javaScript && !File.Exists(Python))
         {
             Assert.Fail($"{Python} is missing: the proxy tests run real HTTP nodes written in Python (standard library only). Install it with: apt-get install -y python3");
         }
 
         Assert.True(File.Exists(path), $"The node script {path} was not copied to the test output");
-        var info = new ProcessStartInfo(Python)
+        var info = new ProcessStartInfo(javaScript ? "node" : Python)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add("-u");
+        if (!javaScript)
+        {
+            info.ArgumentList.Add("-u");
+        }
+
         info.ArgumentList.Add(path);
         info.ArgumentList.Add("--name");
         info.ArgumentList.Add(name);
+        foreach (var argument in arguments ?? [])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
         info.Environment["PYTHONIOENCODING"] = "utf-8";
         var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {Python}");
         var node = new PythonNode(process, name);

@@ -69,14 +69,17 @@ public sealed class TestGateway : IAsyncDisposable
     /// <summary>Starts a process composed like the real one: by default the all-in-one silo (its own one-silo Orleans cluster
     /// on free ports, grain state in memory, or in the SQLite file <paramref name="sqlitePath"/> so it survives a restart,
     /// the example agents); with <paramref name="role"/> "gateway", an Orleans client of <paramref name="clusterOf"/>'s cluster.</summary>
+    /// <param name="configure">Runs on the builder before the app is built, after the test's own services (tests add an
+    /// in-memory span exporter).</param>
     public static async Task<TestGateway> StartAsync(
-        string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "silo", TestGateway? clusterOf = null)
+        string? sqlitePath = null, IDictionary<string, string?>? settings = null, string role = "silo", TestGateway? clusterOf = null,
+        Action<WebApplicationBuilder>? configure = null)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await StartOnceAsync(sqlitePath, settings, role, clusterOf);
+                return await StartOnceAsync(sqlitePath, settings, role, clusterOf, configure);
             }
             catch (Microsoft.AspNetCore.Connections.AddressInUseException) when (attempt < 3 && role == "silo")
             {
@@ -85,7 +88,8 @@ public sealed class TestGateway : IAsyncDisposable
         }
     }
 
-    private static async Task<TestGateway> StartOnceAsync(string? sqlitePath, IDictionary<string, string?>? settings, string role, TestGateway? clusterOf)
+    private static async Task<TestGateway> StartOnceAsync(
+        string? sqlitePath, IDictionary<string, string?>? settings, string role, TestGateway? clusterOf, Action<WebApplicationBuilder>? configure)
     {
         var all = new Dictionary<string, string?>
         {
@@ -132,6 +136,7 @@ public sealed class TestGateway : IAsyncDisposable
             builder.Logging.AddProvider(logs);
             builder.Logging.SetMinimumLevel(LogLevel.Information);
             builder.Services.AddSingleton(new AppAgents { RemoteTimeout = TimeSpan.FromSeconds(5) }.AddExamples());
+            configure?.Invoke(builder);
         });
         try
         {

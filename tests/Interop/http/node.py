@@ -13,16 +13,23 @@ Handlers (POST, body {topic, sender, data, timeout} from the gateway):
   anything else    200 {}
 Health: GET of any other path answers by the health mode: ok → 200, fail → 500, hang → waits for the caller to go away.
 Control: POST /_control/health?mode=ok|fail|hang
-Every request is reported as {"event": "call", "method", "path", "body"} before it is answered.
+         POST /_control/send {"url", "body", "headers"?}: the node itself POSTs body (JSON) to url as a traced caller would,
+              with a traceparent header of a new trace and span of its own, and answers
+              {"traceparent", "status", "body"} (the answer's body parsed as JSON when it is)
+Every request is reported as {"event": "call", "method", "path", "body", "traceparent"} before it is answered
+(traceparent: the W3C header the caller sent, or null).
 """
 import argparse
 import json
+import os
 import select
 import socket
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.error import HTTPError
 from urllib.parse import parse_qs, urlsplit
+from urllib.request import Request, urlopen
 
 _print_lock = threading.Lock()
 _state = {"health": "ok"}
@@ -74,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = urlsplit(self.path).path
-        emit("call", method="GET", path=path, body=None)
+        emit("call", method="GET", path=path, body=None, traceparent=self.headers.get("traceparent"))
         mode = _state["health"]
         if mode == "ok":
             self._reply(200, {"status": "ok", "node": NAME})
@@ -95,7 +102,11 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(200, {"health": mode})
             return
 
-        emit("call", method="POST", path=path, body=body)
+        if path == "/_control/send":
+            self._reply(200, send_traced(body if isinstance(body, dict) else {}))
+            return
+
+        emit("call", method="POST", path=path, body=body, traceparent=self.headers.get("traceparent"))
         envelope = body if isinstance(body, dict) else {}
         data = envelope.get("data")
         if path == "/echo":
@@ -124,6 +135,28 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self._reply(200, {})
+
+
+def send_traced(order):
+    """POSTs order["body"] to order["url"] under a new W3C trace context of this node's own."""
+    traceparent = "00-%s-%s-01" % (os.urandom(16).hex(), os.urandom(8).hex())
+    headers = {"Content-Type": "application/json", "traceparent": traceparent}
+    headers.update(order.get("headers") or {})
+    request = Request(order["url"], data=json.dumps(order.get("body")).encode("utf-8"), headers=headers, method="POST")
+    try:
+        with urlopen(request, timeout=60) as response:
+            status, raw = response.status, response.read()
+    except HTTPError as e:
+        status, raw = e.code, e.read()
+    except OSError as e:
+        emit("send-failed", url=order["url"], traceparent=traceparent, error=repr(e))
+        return {"traceparent": traceparent, "status": 0, "body": None, "error": repr(e)}
+    try:
+        answer = json.loads(raw) if raw else None
+    except ValueError:
+        answer = raw.decode("utf-8", "replace")
+    emit("sent", url=order["url"], traceparent=traceparent, status=status)
+    return {"traceparent": traceparent, "status": status, "body": answer}
 
 
 def main():

@@ -11,7 +11,7 @@ namespace Trellis.TestKit.Messaging;
 
 /// <summary>The rules of the messaging kernel, held against one transport. Each backend is a subclass
 /// that says how to connect a new "process" (a transport instance) to the shared broker.</summary>
-public abstract class TransportConformance : IAsyncLifetime
+public abstract partial class TransportConformance : IAsyncLifetime
 {
     private readonly List<MessageBus> _buses = [];
     private readonly string _prefix = $"c{Guid.NewGuid():N}"[..13];

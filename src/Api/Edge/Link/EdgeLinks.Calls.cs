@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using Google.Protobuf.WellKnownTypes;
 using Trellis.Api.Edge.Internal;
 using Trellis.Api.Edge.Link.Internal;
 using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
 using Trellis.Core.Bus;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Topics;
@@ -18,9 +20,14 @@ public sealed partial class EdgeLinks
     private async Task CallAsync(MessageBus bus, DeviceLink link, string[] grant, ClusterCall call)
     {
         var result = new CallResult { CorrelationId = call.CorrelationId };
+
+        // The call continues the trace of the device program that made it (a new trace when it sent none).
+        using var span = MessagingTracing.StartLinked(ActivityKind.Server, "edge.call", call.Topic, call.Traceparent);
+        span?.SetTag(TrellisTelemetry.Tags.Provider, link.Provider);
         try
         {
             var message = await CallClusterAsync(bus, link.Provider, grant, call, link.Ended);
+            span?.SetTag(TrellisTelemetry.Tags.Code, message.Code);
             result.Code = message.Code;
             result.Data = ProtoJson.ToValue(message.Data);
         }

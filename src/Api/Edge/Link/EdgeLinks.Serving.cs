@@ -4,6 +4,7 @@ using Trellis.Api.Edge.Link.Internal;
 using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
 using Trellis.Core.Bus;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Request = Trellis.Core.Messaging.Request;
@@ -29,6 +30,7 @@ public sealed partial class EdgeLinks
             Sender = request.Sender,
             Data = ProtoJson.ToValue(request.Data),
             Priority = Contracts.V1.Priority.Normal,
+            Traceparent = MessagingTracing.CurrentTraceParent ?? "",
         };
         return await link.RequestAsync(edgeRequest, wait, cancellationToken);
     }

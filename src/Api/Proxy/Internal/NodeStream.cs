@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Threading.Channels;
 using Trellis.Api.Grpc.Internal;
 using Trellis.Contracts.V1;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
 
@@ -55,7 +56,11 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
                 return Refused(node, reason);
             }
 
-            var delivery = new Delivery { CorrelationId = id, Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds };
+            var delivery = new Delivery
+            {
+                CorrelationId = id, Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds,
+                Traceparent = MessagingTracing.CurrentTraceParent ?? "",
+            };
             await _outbound.Writer.WriteAsync(new GatewayMessage { Request = delivery }, linked.Token).ConfigureAwait(false);
             return new CallResult(await reply.Task.WaitAsync(linked.Token).ConfigureAwait(false), false);
         }
@@ -80,7 +85,11 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
         try
         {
-            var delivery = new Delivery { Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds };
+            var delivery = new Delivery
+            {
+                Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds,
+                Traceparent = MessagingTracing.CurrentTraceParent ?? "",
+            };
             await _outbound.Writer.WriteAsync(new GatewayMessage { Signal = delivery }, linked.Token).ConfigureAwait(false);
             return new CallResult(Message.Ok(JsonPayload.Null), false);
         }

@@ -127,7 +127,7 @@ internal sealed partial class HttpConnection(Socket socket, LocalRouter router, 
         }
 
         var (path, query) = HttpHeadParser.SplitTarget(head.Target);
-        var request = new LocalRequest(head.Method.ToUpperInvariant(), path, query, body);
+        var request = new LocalRequest(head.Method.ToUpperInvariant(), path, query, body) { TraceParent = head.TraceParent };
         var response = await router.DispatchAsync(request, stopping).ConfigureAwait(false);
         if (response.Stream is not null)
         {

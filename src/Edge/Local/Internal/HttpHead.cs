@@ -3,7 +3,8 @@ using System.Text;
 namespace Trellis.Edge.Local.Internal;
 
 /// <summary>The request line and the headers the local API server acts on.</summary>
-internal sealed record HttpHead(string Method, string Target, long ContentLength, bool KeepAlive, bool ExpectContinue);
+/// <param name="TraceParent">The W3C <c>traceparent</c> header, passed on to the cluster with a call; null when absent.</param>
+internal sealed record HttpHead(string Method, string Target, long ContentLength, bool KeepAlive, bool ExpectContinue, string? TraceParent = null);
 
 /// <summary>A request the server refuses before it reaches the router: answered with <see cref="Status"/> and closed.</summary>
 internal sealed class HttpRefusal(int status, string message) : Exception(message)
@@ -16,6 +17,9 @@ internal static class HttpHeadParser
 {
     public const int MaxHeadBytes = 16 * 1024;
     public const int MaxHeaders = 100;
+
+    /// <summary>The longest <c>traceparent</c> kept (version 00 has 55 characters; later versions may add fields).</summary>
+    private const int MaxTraceParent = 256;
 
     private static ReadOnlySpan<byte> EndOfHead => "\r\n\r\n"u8;
 
@@ -86,6 +90,7 @@ internal static class HttpHeadParser
         var sawLength = false;
         var keepAlive = version == "HTTP/1.1";
         var expectContinue = false;
+        string? traceParent = null;
         for (var i = 1; i < lines.Length; i++)
         {
             var line = lines[i];
@@ -136,9 +141,14 @@ internal static class HttpHeadParser
             {
                 expectContinue = true;
             }
+            else if (name.Equals("traceparent", StringComparison.OrdinalIgnoreCase) && value.Length is > 0 and <= MaxTraceParent)
+            {
+                // Passed through as text; the gateway parses it (and ignores one that is malformed).
+                traceParent = value;
+            }
         }
 
-        return new HttpHead(parts[0], target, contentLength, keepAlive, expectContinue);
+        return new HttpHead(parts[0], target, contentLength, keepAlive, expectContinue, traceParent);
     }
 
     /// <summary>Splits a target into its path and its URL-decoded query (<c>+</c> is a space; a repeated name keeps

@@ -5,6 +5,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using Trellis.Core.Diagnostics;
 using Trellis.Flows.Broker;
 
 namespace Trellis.Flows.Activities.Internal;
@@ -301,6 +302,9 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
     private sealed class ActivityRun(ActivitySupervisor owner, Process process) : IAsyncDisposable
     {
         private readonly ConcurrentDictionary<string, FlowDelivery> _inFlight = new(StringComparer.Ordinal);
+
+        // The consumer spans of held messages (only while one is sampled): a message's span ends when it is answered.
+        private readonly ConcurrentDictionary<string, Activity> _spans = new(StringComparer.Ordinal);
         private readonly SemaphoreSlim _stdinLock = new(1, 1);
         private readonly Stream _stdin = process.StandardInput.BaseStream;
         private long _next;
@@ -325,6 +329,12 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
                 var line = new ArrayBufferWriter<byte>(delivery.Body.Length + 64);
                 ActivityProtocol.WriteInput(line, id, port, delivery.Body.Span);
                 _inFlight[id] = delivery;
+                if (MessagingTracing.StartProcess(
+                        MessagingTracing.SystemOf(owner._broker.Name), owner._manifest.QueueOf(port), delivery.TraceParent, null, owner._manifest.Role) is { } span)
+                {
+                    _spans[id] = span;
+                }
+
                 await _stdin.WriteAsync(line.WrittenMemory, ct);
                 await _stdin.FlushAsync(ct);
             }
@@ -361,9 +371,11 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
             }
 
             FlowDelivery? source = null;
+            Activity? span = null;
             if (reply.Id is not null)
             {
                 _inFlight.TryGetValue(reply.Id, out source);
+                _spans.TryGetValue(reply.Id, out span);
             }
 
             var published = true;
@@ -377,13 +389,21 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
                 else
                 {
                     var exchange = m.QueueOf(port);
+                    if (span is not null)
+                    {
+                        // The answer is published inside the span of the message it answers (this async method's own context).
+                        System.Diagnostics.Activity.Current = span;
+                    }
+
+                    using var producer = MessagingTracing.StartPublish(MessagingTracing.SystemOf(owner._broker.Name), exchange);
                     try
                     {
-                        await owner._broker.PublishAsync(exchange, reply.Data, source?.TraceParent, CancellationToken.None);
+                        await owner._broker.PublishAsync(exchange, reply.Data, MessagingTracing.TraceParentOf(producer ?? span) ?? source?.TraceParent, CancellationToken.None);
                     }
                     catch (Exception e)
                     {
                         published = false;
+                        MessagingTracing.Fail(producer, e);
                         ActivityLog.PublishFailed(owner._logger, e, m.Role, exchange);
                     }
                 }
@@ -392,6 +412,11 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
             if (!reply.Ack && reply.Error is null)
             {
                 return;
+            }
+
+            if (_spans.TryRemove(reply.Id!, out var answered))
+            {
+                MessagingTracing.Finish(answered, reply.Error is null ? 200 : 500);
             }
 
             if (!_inFlight.TryRemove(reply.Id!, out var delivery))
@@ -453,6 +478,11 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
             var count = 0;
             foreach (var id in _inFlight.Keys)
             {
+                if (_spans.TryRemove(id, out var span))
+                {
+                    MessagingTracing.Finish(span, 503);
+                }
+
                 if (_inFlight.TryRemove(id, out var delivery))
                 {
                     count++;

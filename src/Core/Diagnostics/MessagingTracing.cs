@@ -1,0 +1,176 @@
+using System.Diagnostics;
+
+namespace Trellis.Core.Diagnostics;
+
+/// <summary>Producer and consumer spans on <see cref="TrellisTelemetry.Source"/> after OpenTelemetry's messaging
+/// conventions, and the W3C trace context that links them across a broker.</summary>
+/// <remarks>Every member costs a flag check and no allocation while nothing listens to the source: the span name and
+/// tags are built only after <see cref="ActivitySource.HasListeners"/> said yes.</remarks>
+public static class MessagingTracing
+{
+    /// <summary><c>messaging.system</c> of the in-process bus and of flows without a broker.</summary>
+    public const string TrellisSystem = "trellis";
+
+    /// <summary><c>messaging.system</c> on RabbitMQ.</summary>
+    public const string RabbitMqSystem = "rabbitmq";
+
+    /// <summary>The W3C <c>traceparent</c> header name (HTTP, AMQP and the edge link use it as is).</summary>
+    public const string TraceParentHeader = "traceparent";
+
+    /// <summary>The W3C <c>tracestate</c> header name.</summary>
+    public const string TraceStateHeader = "tracestate";
+
+    /// <summary>Attribute keys of OpenTelemetry's messaging conventions.</summary>
+    public static class Attributes
+    {
+        public const string System = "messaging.system";
+        public const string DestinationName = "messaging.destination.name";
+        public const string OperationType = "messaging.operation.type";
+        public const string OperationName = "messaging.operation.name";
+        public const string MessageId = "messaging.message.id";
+        public const string ConsumerGroup = "messaging.consumer.group.name";
+        public const string ErrorType = "error.type";
+    }
+
+    /// <summary><c>messaging.operation.type</c> of a producer span.</summary>
+    public const string Publish = "publish";
+
+    /// <summary><c>messaging.operation.type</c> of a consumer span.</summary>
+    public const string Process = "process";
+
+    /// <summary><c>messaging.system</c> for a transport or flow broker by its name: <c>rabbitmq</c> on RabbitMQ,
+    /// <c>trellis</c> in process.</summary>
+    public static string SystemOf(string transportName) =>
+        string.Equals(transportName, RabbitMqSystem, StringComparison.Ordinal) ? RabbitMqSystem : TrellisSystem;
+
+    /// <summary>The <c>traceparent</c> of the current activity, or null when there is none or it is not W3C.</summary>
+    public static string? CurrentTraceParent => TraceParentOf(Activity.Current);
+
+    /// <summary>The <c>traceparent</c> of <paramref name="activity"/>, or null when it is null or not W3C.</summary>
+    public static string? TraceParentOf(Activity? activity) =>
+        activity is { IdFormat: ActivityIdFormat.W3C } ? activity.Id : null;
+
+    /// <summary>The <c>tracestate</c> of <paramref name="activity"/>, or null when it has none.</summary>
+    public static string? TraceStateOf(Activity? activity) =>
+        activity is { IdFormat: ActivityIdFormat.W3C, TraceStateString: { Length: > 0 } state } ? state : null;
+
+    /// <summary>Starts a producer span <c>publish {destination}</c> as a child of the current activity; null when
+    /// nothing samples it.</summary>
+    public static Activity? StartPublish(string system, string destination, string? messageId = null)
+    {
+        if (!TrellisTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: Publish + " " + destination);
+        if (activity is { IsAllDataRequested: true })
+        {
+            activity.SetTag(Attributes.System, system);
+            activity.SetTag(Attributes.DestinationName, destination);
+            activity.SetTag(Attributes.OperationType, Publish);
+            activity.SetTag(Attributes.OperationName, Publish);
+            if (messageId is not null)
+            {
+                activity.SetTag(Attributes.MessageId, messageId);
+            }
+        }
+
+        return activity;
+    }
+
+    /// <summary>Starts a consumer span <c>process {destination}</c> parented to the publisher's
+    /// <paramref name="traceParent"/> (a new trace when it is missing or malformed); null when nothing samples it.</summary>
+    /// <remarks>The span becomes <see cref="Activity.Current"/>. A caller that is not an async method restores the
+    /// previous current activity itself once the handler has returned its task.</remarks>
+    public static Activity? StartProcess(string system, string destination, string? traceParent, string? traceState, string? group = null, string? messageId = null)
+    {
+        var activity = StartLinked(ActivityKind.Consumer, Process, destination, traceParent, traceState);
+        if (activity is null)
+        {
+            return null;
+        }
+
+        if (activity.IsAllDataRequested)
+        {
+            activity.SetTag(Attributes.System, system);
+            activity.SetTag(Attributes.DestinationName, destination);
+            activity.SetTag(Attributes.OperationType, Process);
+            activity.SetTag(Attributes.OperationName, Process);
+            if (group is not null)
+            {
+                activity.SetTag(Attributes.ConsumerGroup, group);
+            }
+
+            if (messageId is not null)
+            {
+                activity.SetTag(Attributes.MessageId, messageId);
+            }
+        }
+
+        return activity;
+    }
+
+    /// <summary>Starts a span <c>{operation} {target}</c> of <paramref name="kind"/> parented to a remote
+    /// <paramref name="traceParent"/> (a new trace when it is missing or malformed) and makes it current; null when
+    /// nothing samples it.</summary>
+    public static Activity? StartLinked(ActivityKind kind, string operation, string target, string? traceParent, string? traceState = null)
+    {
+        if (!TrellisTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
+        ActivityContext parent = default;
+        if (!string.IsNullOrEmpty(traceParent) && !ActivityContext.TryParse(traceParent, traceState, isRemote: true, out parent))
+        {
+            parent = default;
+        }
+
+        if (parent == default)
+        {
+            // No trace context came with it: its own trace, never one of whatever ran the consumer loop or the stream.
+            Activity.Current = null;
+        }
+
+        return TrellisTelemetry.Source.StartActivity(kind, parent, name: operation + " " + target);
+    }
+
+    /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it.</summary>
+    public static void Finish(Activity? activity, int code)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        if (activity.IsAllDataRequested)
+        {
+            activity.SetTag(TrellisTelemetry.Tags.Code, code);
+            if (code >= 300)
+            {
+                activity.SetTag(Attributes.ErrorType, code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                activity.SetStatus(ActivityStatusCode.Error);
+            }
+        }
+
+        activity.Stop();
+    }
+
+    /// <summary>Marks <paramref name="activity"/> failed by <paramref name="exception"/> and stops it.</summary>
+    public static void Fail(Activity? activity, Exception exception)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        if (activity.IsAllDataRequested)
+        {
+            activity.SetTag(Attributes.ErrorType, exception.GetType().FullName);
+            activity.SetStatus(ActivityStatusCode.Error, exception.Message);
+        }
+
+        activity.Stop();
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Trellis.Core.Bus;
+using Trellis.Core.Diagnostics;
+using Trellis.Core.Messaging;
+using Xunit;
+
+namespace Trellis.TestKit.Messaging;
+
+/// <summary>Tracing on the bus: a producer span per publish whose <c>traceparent</c> travels with the message, and a
+/// consumer span around the handler parented to it, current while the handler runs.</summary>
+public abstract partial class TransportConformance
+{
+    private const string TestSourceName = "Trellis.Tests.Conformance";
+    private static readonly ActivitySource TestSource = new(TestSourceName);
+
+    /// <summary>What a handler saw as its current activity.</summary>
+    private sealed record SeenSpan(ActivityTraceId TraceId, ActivitySpanId SpanId, ActivitySpanId ParentSpanId, ActivityKind Kind, string Source, string Name);
+
+    private static SeenSpan? Seen() =>
+        Activity.Current is { } a ? new SeenSpan(a.TraceId, a.SpanId, a.ParentSpanId, a.Kind, a.Source.Name, a.DisplayName) : null;
+
+    /// <summary>Listens to the Trellis source and this suite's own, recording every span; stopped spans are kept.</summary>
+    private sealed class Spans : IDisposable
+    {
+        private readonly ActivityListener _listener;
+
+        public Spans()
+        {
+            _listener = new ActivityListener
+            {
+                ShouldListenTo = static s => s.Name is TrellisTelemetry.Name or TestSourceName,
+                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = a => Stopped.Enqueue(a),
+            };
+            ActivitySource.AddActivityListener(_listener);
+        }
+
+        public ConcurrentQueue<Activity> Stopped { get; } = new();
+
+        public Activity[] Of(ActivityTraceId trace) => Stopped.Where(a => a.TraceId == trace).ToArray();
+
+        public void Dispose() => _listener.Dispose();
+    }
+
+    [Fact]
+    public async Task A_request_carries_its_trace_to_the_handler_through_a_producer_and_a_consumer_span()
+    {
+        using var spans = new Spans();
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        var topic = Topic("traced");
+        var seen = new ConcurrentQueue<SeenSpan?>();
+        await server.ReplyToAsync(topic, "_default", async (r, _) =>
+        {
+            seen.Enqueue(Seen());
+            await Task.Yield();
+            // Still inside the consumer span after an await: the handler's own calls join the trace.
+            seen.Enqueue(Seen());
+            return new Message(r.Data, Codes.Ok);
+        });
+
+        foreach (var round in new[] { 1, 2 })
+        {
+            using var root = TestSource.StartActivity($"requester {round}", ActivityKind.Internal)!;
+            var reply = await client.RequestAsync(topic, JsonPayload.Parse(round.ToString())).Within($"reply {round}");
+            Assert.Equal(Codes.Ok, reply.Code);
+            root.Stop();
+
+            var handler = seen.ToArray()[^2..];
+            var producer = await Waits.UntilAsync(
+                () => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == ActivityKind.Producer)),
+                p => p is not null, $"the producer span of request {round} in trace {root.TraceId}");
+            Assert.Equal(root.SpanId, producer!.ParentSpanId);
+            Assert.Equal(TrellisTelemetry.Name, producer.Source.Name);
+            Assert.Equal($"publish {topic}", producer.DisplayName);
+            Assert.Equal(topic, producer.GetTagItem("messaging.destination.name"));
+            Assert.Equal("publish", producer.GetTagItem("messaging.operation.type"));
+            Assert.Contains(producer.GetTagItem("messaging.system"), new object[] { "trellis", "rabbitmq" });
+            Assert.Equal(Codes.Ok, producer.GetTagItem(TrellisTelemetry.Tags.Code));
+
+            foreach (var span in handler)
+            {
+                Assert.NotNull(span);
+                Assert.Equal((root.TraceId, producer.SpanId, ActivityKind.Consumer, TrellisTelemetry.Name, $"process {topic}"),
+                    (span!.TraceId, span.ParentSpanId, span.Kind, span.Source, span.Name));
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Signals_and_durable_messages_carry_their_trace_to_the_handler()
+    {
+        using var spans = new Spans();
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        var signalTopic = Topic("traced.signal");
+        var durableTopic = Topic("traced.durable");
+        var signalSeen = new TaskCompletionSource<SeenSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var durableSeen = new TaskCompletionSource<SeenSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await server.SlotAsync(signalTopic, (_, _) => { signalSeen.TrySetResult(Seen()); return default; });
+        await server.SubscribeDurableAsync(durableTopic, "traced", (_, _) => { durableSeen.TrySetResult(Seen()); return default; });
+
+        using (var root = TestSource.StartActivity("signaller")!)
+        {
+            Assert.Equal(Trellis.Core.Transport.PublishStatus.Routed, await client.SignalAsync(signalTopic, JsonPayload.Parse("1")));
+            var span = await signalSeen.Task.Within("the slot to run");
+            Assert.NotNull(span);
+            Assert.Equal((root.TraceId, ActivityKind.Consumer), (span!.TraceId, span.Kind));
+            var producer = spans.Of(root.TraceId).Single(a => a.Kind == ActivityKind.Producer);
+            Assert.Equal((root.SpanId, producer.SpanId), (producer.ParentSpanId, span.ParentSpanId));
+        }
+
+        using (var root = TestSource.StartActivity("publisher")!)
+        {
+            Assert.Equal(Trellis.Core.Transport.PublishStatus.Routed, await client.PublishDurableAsync(durableTopic, JsonPayload.Parse("2"), "traced-1"));
+            var span = await durableSeen.Task.Within("the durable handler to run");
+            Assert.NotNull(span);
+            Assert.Equal((root.TraceId, ActivityKind.Consumer), (span!.TraceId, span.Kind));
+            var producer = spans.Of(root.TraceId).Single(a => a.Kind == ActivityKind.Producer);
+            Assert.Equal((root.SpanId, producer.SpanId), (producer.ParentSpanId, span.ParentSpanId));
+            Assert.Equal("traced-1", producer.GetTagItem("messaging.message.id"));
+        }
+    }
+}
