@@ -7,7 +7,7 @@ namespace Trellis.Cli;
 /// <summary>Writes a JSON value as block-style YAML 1.2: objects as <c>key: value</c> lines, arrays as <c>- item</c> lines,
 /// strings plain when YAML would read them back as the same string and double-quoted (JSON escapes, which YAML's
 /// double-quoted style shares) otherwise. Every YAML 1.2 parser reads the output back as the same JSON value.</summary>
-internal static class Yaml
+internal static partial class Yaml
 {
     public static string Write(JsonElement value)
     {
@@ -106,15 +106,14 @@ internal static class Yaml
 
     private static readonly HashSet<string> Reserved = new(StringComparer.OrdinalIgnoreCase)
     {
-        "true", "false", "null", "~", "yes", "no", "on", "off", "y", "n", ".nan", ".inf", "-.inf", "+.inf",
+        "true", "false", "null", "~", "yes", "no", "on", "off", ".nan", ".inf", "-.inf", "+.inf",
     };
 
     private static bool IsPlain(string s)
     {
         if (s.Length == 0 || Reserved.Contains(s) || s[0] is ' ' || s[^1] is ' ' or ':'
-            || "-?:,[]{}#&*!|>'\"%@`+.".Contains(s[0], StringComparison.Ordinal) || char.IsAsciiDigit(s[0])
-            || double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _)
-            || s.StartsWith("0x", StringComparison.OrdinalIgnoreCase) || s.StartsWith("0o", StringComparison.OrdinalIgnoreCase)
+            || "-?:,[]{}#&*!|>'\"%@`".Contains(s[0], StringComparison.Ordinal)
+            || double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _) || NumberOrDate().IsMatch(s)
             || s.Contains(": ", StringComparison.Ordinal) || s.Contains(" #", StringComparison.Ordinal))
         {
             return false;
@@ -130,4 +129,8 @@ internal static class Yaml
 
         return true;
     }
+
+    /// <summary>What a YAML 1.1 or 1.2 reader could take for a number (1_000, 0x1f, 0o17, 0b101, 1:30, .5) or a date.</summary>
+    [System.Text.RegularExpressions.GeneratedRegex(@"^([-+]?([0-9][0-9_]*)?\.?[0-9_]+([eE][-+]?[0-9]+)?|[-+]?0[xXoObB][0-9a-fA-F_]+|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+(\.[0-9_]*)?|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*)$")]
+    private static partial System.Text.RegularExpressions.Regex NumberOrDate();
 }

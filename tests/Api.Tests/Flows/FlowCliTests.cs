@@ -15,7 +15,7 @@ public sealed class FlowCliTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        string[] common = gateway is null ? [] : ["--url", gateway.Address.ToString(), "--token", Admin];
+        string[] common = gateway is null ? [] : ["--url", gateway.Address.ToString(), "--token", Admin, "--progress"];
         var exit = await CliApp.RunAsync([.. args, .. common], output, error, TestContext.Current.CancellationToken);
         return new Run(exit, output.ToString(), error.ToString());
     }
