@@ -36,30 +36,9 @@ internal static class ActivityCommand
     public static ActivityStore Store(ParseResult parse, Option<string?> home) =>
         new(ActivityStore.ResolveHome(parse.GetValue(home)));
 
-    /// <summary>Runs a verb: a <see cref="TrellisException"/> becomes its message and exit code 2 for bad input, else 1.</summary>
-    public static async Task<int> RunAsync(ParseResult parse, Func<TextWriter, Task<int>> work)
-    {
-        var error = parse.InvocationConfiguration.Error;
-        try
-        {
-            return await work(parse.InvocationConfiguration.Output);
-        }
-        catch (TrellisException e)
-        {
-            await error.WriteLineAsync($"trellis: {e.Message}");
-            return e.Kind == ErrorKind.InvalidArgument ? CliApp.Usage : CliApp.Failed;
-        }
-        catch (CliException e)
-        {
-            await error.WriteLineAsync($"trellis: {e.Message}");
-            return e.ExitCode;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            await error.WriteLineAsync($"trellis: {e.Message}");
-            return CliApp.Failed;
-        }
-    }
+    /// <summary>Runs a verb through <see cref="ClusterClient.RunAsync"/>, the one place that turns failures into exit codes.</summary>
+    public static Task<int> RunAsync(ParseResult parse, Func<TextWriter, Task<int>> work) =>
+        ClusterClient.RunAsync(parse, (output, _) => work(output));
 
     private static Command Init(Option<string?> home)
     {

@@ -19,9 +19,7 @@ internal static class ActivityConnectCommand
         var graph = new Option<string>("--graph") { Description = "the graph to add the edge to", DefaultValueFactory = _ => DefaultGraph };
         var outPort = new Option<string>("--out") { Description = "the source's outport", DefaultValueFactory = _ => "out" };
         var inPort = new Option<string>("--in") { Description = "the target's inport", DefaultValueFactory = _ => "in" };
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
-        var command = new Command("connect", "Connect activity A's output to activity B's input in the cluster's graph") { pair, graph, outPort, inPort, url, token };
+        var command = new Command("connect", "Connect activity A's output to activity B's input in the cluster's graph") { pair, graph, outPort, inPort };
         command.SetAction((parse, ct) => ActivityCommand.RunAsync(parse, async output =>
         {
             var parts = parse.GetValue(pair)!.Split(':');
@@ -35,7 +33,7 @@ internal static class ActivityConnectCommand
             var (tgtRole, tgtComponent) = Resolve(store, parts[1]);
             var name = parse.GetValue(graph)!;
 
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var path = $"/flows/graphs/{name}";
             var (_, current) = await client.SendAsync(HttpMethod.Get, path, null, ct);
             var g = current.ValueKind == JsonValueKind.Object ? FlowGraph.FromJson(current.GetRawText()) : new FlowGraph();

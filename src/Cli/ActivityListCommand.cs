@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 
 namespace Trellis.Cli;
 
@@ -9,19 +10,18 @@ internal static class ActivityListCommand
 {
     public static Command Create(Option<string?> home)
     {
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
-        var command = new Command("list", "List the installed activities") { url, token };
+        var format = OutputFormat.Create(OutputFormat.Table);
+        var command = new Command("list", "List the installed activities") { format };
         command.Aliases.Add("ls");
         command.SetAction((parse, ct) => ActivityCommand.RunAsync(parse, async output =>
         {
             var problems = new List<string>();
             var installed = ActivityCommand.Store(parse, home).List(problems);
             var runs = new Dictionary<Guid, List<string>>();
-            // The cluster is asked only when --url (or TRELLIS_URL) names one.
-            if (parse.GetResult(url) is { Implicit: false } || Environment.GetEnvironmentVariable("TRELLIS_URL") is { Length: > 0 })
+            // The cluster is asked only when --url, TRELLIS_URL or the profile names one.
+            if (ConnectionOptions.UrlConfigured(parse))
             {
-                using var client = ClusterClient.Create(parse, url, token, TimeSpan.FromSeconds(10));
+                using var client = ClusterClient.Create(parse, TimeSpan.FromSeconds(10));
                 var (_, body) = await client.SendAsync(HttpMethod.Get, "/activities", null, ct);
                 foreach (var a in body.ValueKind == JsonValueKind.Array ? body.EnumerateArray() : default)
                 {
@@ -36,18 +36,30 @@ internal static class ActivityListCommand
                 }
             }
 
-            await output.WriteLineAsync($"total {installed.Count}");
-            var rows = new List<string[]> { new[] { "ID", "NAME", "VERSION", "ENABLED", "TAGS", "RUNNING" } };
-            foreach (var a in installed)
+            if (parse.GetValue(format) != OutputFormat.Table)
             {
-                var where = runs.TryGetValue(a.Manifest.Id, out var hosts) && hosts.Count > 0 ? string.Join(" ", hosts) : "-";
-                rows.Add([a.Manifest.Id.ToString(), a.Manifest.Name, a.Manifest.Version, a.Enabled ? "yes" : "no", a.Tags.Count > 0 ? string.Join(",", a.Tags) : "-", where]);
+                var list = new JsonArray([.. installed.Select(a => (JsonNode?)new JsonObject
+                {
+                    ["id"] = a.Manifest.Id.ToString(),
+                    ["name"] = a.Manifest.Name,
+                    ["version"] = a.Manifest.Version,
+                    ["enabled"] = a.Enabled,
+                    ["tags"] = new JsonArray([.. a.Tags.Select(static t => (JsonNode?)JsonValue.Create(t))]),
+                    ["running"] = new JsonArray([.. (runs.TryGetValue(a.Manifest.Id, out var hosts) ? hosts : []).Select(static h => (JsonNode?)JsonValue.Create(h))]),
+                })]);
+                await OutputFormat.WriteAsync(parse, format, JsonSerializer.SerializeToElement(list));
             }
-
-            var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
-            foreach (var row in rows)
+            else
             {
-                await output.WriteLineAsync(string.Join("  ", row.Select((cell, i) => cell.PadRight(widths[i]))).TrimEnd());
+                await output.WriteLineAsync($"total {installed.Count}");
+                var rows = new List<string[]> { new[] { "ID", "NAME", "VERSION", "ENABLED", "TAGS", "RUNNING" } };
+                foreach (var a in installed)
+                {
+                    var where = runs.TryGetValue(a.Manifest.Id, out var hosts) && hosts.Count > 0 ? string.Join(" ", hosts) : "-";
+                    rows.Add([a.Manifest.Id.ToString(), a.Manifest.Name, a.Manifest.Version, a.Enabled ? "yes" : "no", a.Tags.Count > 0 ? string.Join(",", a.Tags) : "-", where]);
+                }
+
+                await Tables.WriteAsync(output, rows);
             }
 
             foreach (var p in problems)

@@ -14,22 +14,42 @@ public static class CliApp
     public static RootCommand Create()
     {
         var root = new RootCommand("trellis: operator and developer tool for a Trellis cluster");
+        foreach (var option in ConnectionOptions.Create())
+        {
+            root.Options.Add(option);
+        }
+
         root.Subcommands.Add(HealthCommand.Create());
         root.Subcommands.Add(GrpcCommand.Create());
+        root.Subcommands.Add(NodesCommand.Create());
+        foreach (var verb in MessagingCommands.Create())
+        {
+            root.Subcommands.Add(verb);
+        }
+
+        root.Subcommands.Add(AppsCommand.Create());
+        root.Subcommands.Add(ErrorsCommand.Create());
         root.Subcommands.Add(GraphCommand.Create());
         root.Subcommands.Add(FlowCommand.Create());
         root.Subcommands.Add(ParticipantsCommand.Create());
         root.Subcommands.Add(ActivityCommand.Create());
         root.Subcommands.Add(HostCommand.Create());
         root.Subcommands.Add(EdgeCommand.Create());
+        root.Subcommands.Add(ConfigCommand.Create());
+        root.Subcommands.Add(CompletionCommand.Create());
         return root;
     }
 
     /// <summary>Runs the command line; a usage error prints the problem and exits with <see cref="Usage"/>.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default)
+    public static Task<int> RunAsync(string[] args, TextWriter? output = null, TextWriter? error = null, CancellationToken cancellationToken = default) =>
+        RunAsync(args, new CliContext { Output = output ?? Console.Out, Error = error ?? Console.Error }, cancellationToken);
+
+    /// <summary>Runs the command line with the streams and environment of <paramref name="context"/>.</summary>
+    public static async Task<int> RunAsync(string[] args, CliContext context, CancellationToken cancellationToken = default)
     {
-        var configuration = new InvocationConfiguration { Output = output ?? Console.Out, Error = error ?? Console.Error };
-        // No response files: "@scope/name" is an activity name, not a file of arguments.
+        using var _ = CliContext.Enter(context);
+        var configuration = new InvocationConfiguration { Output = context.Output, Error = context.Error };
+        // No response files: "@scope/name" is an activity name and "@file" a -d value, not files of arguments.
         var parse = Create().Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {

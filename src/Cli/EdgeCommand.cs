@@ -23,25 +23,19 @@ internal static class EdgeCommand
         return command;
     }
 
-    public static Option<string> OutputOption()
-    {
-        var format = new Option<string>("--output", "-o") { Description = "table or json", DefaultValueFactory = _ => "table" };
-        format.AcceptOnlyFromAmong("table", "json");
-        return format;
-    }
+    public static Option<string> OutputOption() => OutputFormat.Create(OutputFormat.Table);
 
     private static Command List()
     {
-        var (url, token, format) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), OutputOption());
-        var command = new Command("list", "The devices the cluster knows: status, version, arch, host name, services, last seen") { format, url, token };
+        var format = OutputOption();
+        var command = new Command("list", "The devices the cluster knows: status, version, arch, host name, services, last seen") { format };
         command.Aliases.Add("ls");
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var (_, body) = await client.SendAsync(HttpMethod.Get, "/edge/devices", null, ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, body))
             {
-                await output.WriteLineAsync(body.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -60,16 +54,15 @@ internal static class EdgeCommand
 
     private static Command Show()
     {
-        var (url, token, format) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), OutputOption());
+        var format = OutputOption();
         var provider = new Argument<string>("provider") { Description = "the device's provider id" };
-        var command = new Command("show", "One device: its status, agent, services, jobs and grant") { provider, format, url, token };
+        var command = new Command("show", "One device: its status, agent, services, jobs and grant") { provider, format };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var (_, d) = await client.SendAsync(HttpMethod.Get, $"/edge/devices/{Uri.EscapeDataString(parse.GetValue(provider)!)}", null, ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, d))
             {
-                await output.WriteLineAsync(d.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -91,18 +84,17 @@ internal static class EdgeCommand
 
     private static Command Token()
     {
-        var (url, token, format) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), OutputOption());
+        var format = OutputOption();
         var provider = new Argument<string>("provider") { Description = "the device's provider id" };
         var grant = new Option<string[]>("--grant") { Description = "a topic glob the device may call or signal ('*' any run of characters); repeat for more", AllowMultipleArgumentsPerToken = false };
-        var issue = new Command("issue", "Issue a new token for the device (replacing any earlier one); the token is shown only now") { provider, grant, format, url, token };
+        var issue = new Command("issue", "Issue a new token for the device (replacing any earlier one); the token is shown only now") { provider, grant, format };
         issue.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var body = JsonSerializer.Serialize(new Dictionary<string, string[]> { ["grant"] = parse.GetValue(grant) ?? [] });
             var (_, issued) = await client.SendAsync(HttpMethod.Post, $"/edge/devices/{Uri.EscapeDataString(parse.GetValue(provider)!)}/token", ClusterClient.Json(body), ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, issued))
             {
-                await output.WriteLineAsync(issued.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -111,14 +103,11 @@ internal static class EdgeCommand
                 $"trellis: token issued for {Text(issued, "provider")} (grant: {Strings(issued, "grant")}); it is not shown again: give it to the agent (trellis-edge --token, or its token file)");
             return CliApp.Ok;
         }));
-
-        var revokeUrl = ClusterClient.UrlOption();
-        var revokeToken = ClusterClient.TokenOption();
         var revokeProvider = new Argument<string>("provider") { Description = "the device's provider id" };
-        var revoke = new Command("revoke", "Revoke the device's token: its link is closed and it cannot reconnect until a new token is issued") { revokeProvider, revokeUrl, revokeToken };
+        var revoke = new Command("revoke", "Revoke the device's token: its link is closed and it cannot reconnect until a new token is issued") { revokeProvider };
         revoke.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, revokeUrl, revokeToken);
+            using var client = ClusterClient.Create(parse);
             var name = parse.GetValue(revokeProvider)!;
             await client.SendAsync(HttpMethod.Delete, $"/edge/devices/{Uri.EscapeDataString(name)}/token", null, ct);
             await output.WriteLineAsync($"revoked the token of {name}");
@@ -129,18 +118,17 @@ internal static class EdgeCommand
 
     private static Command Services()
     {
-        var (url, token, format) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), OutputOption());
+        var format = OutputOption();
         var publisher = new Option<string?>("--publisher", "-p") { Description = "publisher name or pattern ('*' any run of characters)" };
         var service = new Option<string?>("--service", "-s") { Description = "service name or pattern" };
-        var command = new Command("services", "The services online devices publish to the cluster (the WAN scope of discovery)") { publisher, service, format, url, token };
+        var command = new Command("services", "The services online devices publish to the cluster (the WAN scope of discovery)") { publisher, service, format };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var query = $"?publisher={Uri.EscapeDataString(parse.GetValue(publisher) ?? "")}&service={Uri.EscapeDataString(parse.GetValue(service) ?? "")}";
             var (_, body) = await client.SendAsync(HttpMethod.Get, "/edge/services" + query, null, ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, body))
             {
-                await output.WriteLineAsync(body.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -154,15 +142,14 @@ internal static class EdgeCommand
 
     private static Command Builds()
     {
-        var (url, token, format) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), OutputOption());
-        var command = new Command("builds", "The agent builds the gateway serves for auto-update") { format, url, token };
+        var format = OutputOption();
+        var command = new Command("builds", "The agent builds the gateway serves for auto-update") { format };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var (_, body) = await client.SendAsync(HttpMethod.Get, "/edge/builds", null, ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, body))
             {
-                await output.WriteLineAsync(body.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -179,11 +166,10 @@ internal static class EdgeCommand
 
     private static Command Build()
     {
-        var (url, token) = (ClusterClient.UrlOption(), ClusterClient.TokenOption());
         var arch = new Option<string>("--arch") { Description = "the runtime identifier the build is for: linux-arm64, linux-x64, …", Required = true };
         var version = new Option<string>("--version") { Description = "the build's version, such as 1.4.0", Required = true };
         var file = new Argument<FileInfo>("file") { Description = "the trellis-edge binary" };
-        var upload = new Command("upload", "Upload an agent build; agents of that architecture with auto-update take the newest version") { arch, version, file, url, token };
+        var upload = new Command("upload", "Upload an agent build; agents of that architecture with auto-update take the newest version") { arch, version, file };
         upload.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
             var path = parse.GetValue(file)!;
@@ -201,7 +187,7 @@ internal static class EdgeCommand
                 return CliApp.Usage;
             }
 
-            using var client = ClusterClient.Create(parse, url, token, TimeSpan.FromMinutes(10));
+            using var client = ClusterClient.Create(parse, TimeSpan.FromMinutes(10));
             await using var stream = path.OpenRead();
             var content = new StreamContent(stream);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
@@ -247,12 +233,5 @@ internal static class EdgeCommand
         return WriteTableAsync(output, rows);
     }
 
-    internal static async Task WriteTableAsync(TextWriter output, List<string[]> rows)
-    {
-        var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
-        foreach (var row in rows)
-        {
-            await output.WriteLineAsync(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd());
-        }
-    }
+    internal static Task WriteTableAsync(TextWriter output, List<string[]> rows) => Tables.WriteAsync(output, rows);
 }

@@ -25,17 +25,13 @@ internal static class EdgeJobCommands
 
     private static Command Ps()
     {
-        var (url, token, format, provider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), EdgeCommand.OutputOption(), ProviderOption());
-        var command = new Command("ps", "The jobs on a device: ID, IN GROUP, NAME, START AT, STATUS") { provider, format, url, token };
+        var (format, provider) = (EdgeCommand.OutputOption(), ProviderOption());
+        var command = new Command("ps", "The jobs on a device: ID, IN GROUP, NAME, START AT, STATUS") { provider, format };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = Client(parse, url, token);
+            using var client = Client(parse);
             var jobs = await CallAsync(client, parse.GetValue(provider)!, "GET", "/v1/jobs", null, ct);
-            if (parse.GetValue(format) == "json")
-            {
-                await output.WriteLineAsync(jobs.GetRawText());
-            }
-            else
+            if (!await OutputFormat.WriteDataAsync(parse, format, jobs))
             {
                 await EdgeCommand.WriteJobsAsync(output, jobs);
             }
@@ -47,13 +43,13 @@ internal static class EdgeJobCommands
 
     private static Command Run()
     {
-        var (url, token, provider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), ProviderOption());
+        var provider = ProviderOption();
         var name = new Option<string?>("--name") { Description = "the job's name (unique on the device)" };
         var restart = new Option<int?>("--restart") { Description = "restart the job up to N times when it exits with an error" };
         var rm = new Option<bool>("--rm") { Description = "remove the job when it ends" };
         var group = new Option<string?>("--group") { Description = "run in this group (one job of a group at a time)" };
         var exe = new Argument<string[]>("command") { Description = "after --: the executable and its arguments", Arity = ArgumentArity.OneOrMore };
-        var command = new Command("run", "Run a job on a device: trellis edge run -p PROVIDER [--name N] -- EXE ARGS...") { provider, name, restart, rm, group, exe, url, token };
+        var command = new Command("run", "Run a job on a device: trellis edge run -p PROVIDER [--name N] -- EXE ARGS...") { provider, name, restart, rm, group, exe };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
             var body = new JsonObject { ["command"] = new JsonArray([.. parse.GetValue(exe)!.Select(static a => (JsonNode?)JsonValue.Create(a))]) };
@@ -77,7 +73,7 @@ internal static class EdgeJobCommands
                 body["group"] = g;
             }
 
-            using var client = Client(parse, url, token);
+            using var client = Client(parse);
             var job = await CallAsync(client, parse.GetValue(provider)!, "POST", "/v1/jobs", body, ct);
             await output.WriteLineAsync(EdgeCommand.Text(job, "id") is var id && id != "-" ? id : job.GetRawText());
             return CliApp.Ok;
@@ -87,7 +83,7 @@ internal static class EdgeJobCommands
 
     private static Command Each(string verb)
     {
-        var (url, token, provider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), ProviderOption());
+        var provider = ProviderOption();
         var names = new Argument<string[]>("jobs") { Description = "job ids or names", Arity = ArgumentArity.OneOrMore };
         var what = verb switch
         {
@@ -96,10 +92,10 @@ internal static class EdgeJobCommands
             "start" => "Start stopped jobs on a device again",
             _ => "Remove jobs from a device (stopping them first)",
         };
-        var command = new Command(verb, what) { provider, names, url, token };
+        var command = new Command(verb, what) { provider, names };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
-            using var client = Client(parse, url, token);
+            using var client = Client(parse);
             var exit = CliApp.Ok;
             foreach (var job in parse.GetValue(names)!)
             {
@@ -124,12 +120,12 @@ internal static class EdgeJobCommands
 
     private static Command Log()
     {
-        var (url, token, provider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), ProviderOption());
+        var provider = ProviderOption();
         var id = new Argument<string>("job") { Description = "the job's id or name" };
-        var command = new Command("log", "Print a job's log from a device") { provider, id, url, token };
+        var command = new Command("log", "Print a job's log from a device") { provider, id };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = Client(parse, url, token);
+            using var client = Client(parse);
             var log = await CallAsync(client, parse.GetValue(provider)!, "GET", $"/v1/jobs/{Uri.EscapeDataString(parse.GetValue(id)!)}/log", null, ct);
             await output.WriteAsync(TextOf(log, "log"));
             return CliApp.Ok;
@@ -139,13 +135,13 @@ internal static class EdgeJobCommands
 
     private static Command JobList()
     {
-        var (url, token, provider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), ProviderOption());
+        var provider = ProviderOption();
         var file = new Option<FileInfo?>("--file") { Description = "the job list file (save: default standard output)" };
         var tiny = new Option<bool>("--tiny") { Description = "only what is needed to run the jobs again" };
-        var save = new Command("save", "Save a device's job list as YAML") { provider, file, tiny, url, token };
+        var save = new Command("save", "Save a device's job list as YAML") { provider, file, tiny };
         save.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
-            using var client = Client(parse, url, token);
+            using var client = Client(parse);
             var path = parse.GetValue(tiny) ? "/v1/joblist/save?tiny=true" : "/v1/joblist/save";
             var yaml = TextOf(await CallAsync(client, parse.GetValue(provider)!, "POST", path, null, ct), "yaml");
             if (parse.GetValue(file) is { } f)
@@ -168,9 +164,9 @@ internal static class EdgeJobCommands
             return CliApp.Ok;
         }));
 
-        var (loadUrl, loadToken, loadProvider) = (ClusterClient.UrlOption(), ClusterClient.TokenOption(), ProviderOption());
+        var loadProvider = ProviderOption();
         var loadFile = new Option<FileInfo>("--file") { Description = "the job list file (YAML)", Required = true };
-        var load = new Command("load", "Load a job list (YAML) onto a device: its jobs are created and started") { loadProvider, loadFile, loadUrl, loadToken };
+        var load = new Command("load", "Load a job list (YAML) onto a device: its jobs are created and started") { loadProvider, loadFile };
         load.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
             var f = parse.GetValue(loadFile)!;
@@ -185,7 +181,7 @@ internal static class EdgeJobCommands
                 return CliApp.Usage;
             }
 
-            using var client = Client(parse, loadUrl, loadToken);
+            using var client = Client(parse);
             var result = await CallAsync(client, parse.GetValue(loadProvider)!, "POST", "/v1/joblist/load", JsonValue.Create(yaml), ct);
             if (result.ValueKind is not (JsonValueKind.Undefined or JsonValueKind.Null))
             {
@@ -197,8 +193,8 @@ internal static class EdgeJobCommands
         return new Command("joblist", "Save or load a device's job list") { save, load };
     }
 
-    private static ClusterClient Client(ParseResult parse, Option<Uri> url, Option<string?> token) =>
-        ClusterClient.Create(parse, url, token, TimeSpan.FromSeconds(60));
+    private static ClusterClient Client(ParseResult parse) =>
+        ClusterClient.Create(parse, TimeSpan.FromSeconds(60));
 
     /// <summary>Runs <paramref name="method"/> <paramref name="path"/> on the device; its JSON answer, or exit 1 with its
     /// error when it refused.</summary>

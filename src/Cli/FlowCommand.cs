@@ -17,8 +17,6 @@ internal static class FlowCommand
 
     private static Command Setup()
     {
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
         var file = new Argument<FileInfo>("graph") { Description = "the graph: a .fbp file, or a .json graph" };
         var graph = new Option<string>("--graph") { Description = "the graph's name in the cluster", DefaultValueFactory = _ => "default/main" };
         var wait = new Option<bool>("--wait") { Description = "wait until every participant the graph names is there and wired" };
@@ -32,7 +30,7 @@ internal static class FlowCommand
         });
         var command = new Command("setup", "Set a graph and wire it; print the bindings as msgflo-setup does (PUBSUB:, ROUNDROBIN:, DEADLETTER:)")
         {
-            file, graph, wait, timeout, url, token,
+            file, graph, wait, timeout,
         };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
@@ -50,7 +48,7 @@ internal static class FlowCommand
 
             var json = path.Extension.Equals(".json", StringComparison.OrdinalIgnoreCase);
             var name = parse.GetValue(graph)!;
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var content = new StringContent(text, Encoding.UTF8, json ? "application/json" : "text/x-fbp");
             var (_, setup) = await client.SendAsync(HttpMethod.Put, GraphPath(name), content, ct);
             if (parse.GetValue(wait))
@@ -66,7 +64,7 @@ internal static class FlowCommand
                         return CliApp.Failed;
                     }
 
-                    await error.WriteLineAsync($"waiting for {Participants(pending.Count)}: {string.Join(", ", pending)} … {clock.Elapsed.TotalSeconds:0}s");
+                    await Progress.LineAsync(parse, $"waiting for {Participants(pending.Count)}: {string.Join(", ", pending)} … {clock.Elapsed.TotalSeconds:0}s");
                     await Task.Delay(TimeSpan.FromSeconds(1), ct);
                     (_, setup) = await client.SendAsync(HttpMethod.Get, "/flows/setups/" + Escape(name), null, ct);
                 }
@@ -100,8 +98,6 @@ internal static class FlowCommand
 
     private static Command Send()
     {
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
         var queue = new Option<string>("--queue") { Description = "the queue (an inport's queue, such as repeat.IN)", Required = true };
         var data = new Option<string>("--json") { Description = "the message, as JSON", Required = true };
         data.Validators.Add(r =>
@@ -115,10 +111,10 @@ internal static class FlowCommand
                 r.AddError($"--json is not valid JSON: {e.Message}");
             }
         });
-        var command = new Command("send", "Send a JSON message to a queue (msgflo-send-message)") { queue, data, url, token };
+        var command = new Command("send", "Send a JSON message to a queue (msgflo-send-message)") { queue, data };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var q = parse.GetValue(queue)!;
             await client.SendAsync(HttpMethod.Post, $"/flows/queues/{Uri.EscapeDataString(q)}/messages", ClusterClient.Json(parse.GetValue(data)!), ct);
             await output.WriteLineAsync($"sent to {q}");
@@ -129,8 +125,6 @@ internal static class FlowCommand
 
     private static Command Dump()
     {
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
         var queue = new Option<string>("--queue") { Description = "the queue to take messages from", Required = true };
         var amount = new Option<int>("--amount") { Description = "how many messages to take (each is acknowledged)", DefaultValueFactory = _ => 1 };
         amount.Validators.Add(r =>
@@ -148,19 +142,19 @@ internal static class FlowCommand
                 r.AddError("--timeout must be more than 0 and at most 600 seconds");
             }
         });
-        var command = new Command("dump", "Take messages from a queue and print one JSON per line (msgflo-dump-message)") { queue, amount, timeout, url, token };
+        var command = new Command("dump", "Take messages from a queue and print one JSON per line (msgflo-dump-message)") { queue, amount, timeout };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
             var q = parse.GetValue(queue)!;
             var n = parse.GetValue(amount);
             var seconds = parse.GetValue(timeout);
-            using var client = ClusterClient.Create(parse, url, token, TimeSpan.FromSeconds(seconds + 30));
+            using var client = ClusterClient.Create(parse, TimeSpan.FromSeconds(seconds + 30));
             var path = $"/flows/queues/{Uri.EscapeDataString(q)}/dump?amount={n}&timeout={seconds.ToString(CultureInfo.InvariantCulture)}s";
             var request = client.SendAsync(HttpMethod.Post, path, null, ct, HttpStatusCode.GatewayTimeout);
             var clock = Stopwatch.StartNew();
             while (await Task.WhenAny(request, Task.Delay(TimeSpan.FromSeconds(1), ct)) != request)
             {
-                await error.WriteLineAsync($"waiting for {n} message{(n == 1 ? "" : "s")} on {q} … {clock.Elapsed.TotalSeconds:0}s");
+                await Progress.LineAsync(parse, $"waiting for {n} message{(n == 1 ? "" : "s")} on {q} … {clock.Elapsed.TotalSeconds:0}s");
             }
 
             var (status, body) = await request;

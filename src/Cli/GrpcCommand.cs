@@ -15,20 +15,21 @@ internal static class GrpcCommand
 {
     public static Command Create()
     {
-        var url = UrlOption.Create("--grpc-url", "gRPC address of a silo or gateway", "http://127.0.0.1:5081");
-        var list = new Command("list", "List the gRPC services and their methods (server reflection)") { url };
-        list.SetAction((parse, ct) => RunAsync(parse, parse.GetValue(url)!, ListAsync, ct));
+        var list = new Command("list", "List the gRPC services and their methods (server reflection; --grpc-url)");
+        list.SetAction((parse, ct) => RunAsync(parse, ListAsync, ct));
         var service = new Argument<string>("service") { Description = "a service name such as trellis.v1.Nodes; empty for the whole server", DefaultValueFactory = _ => "" };
-        var health = new Command("health", "Show the grpc.health.v1 status of the server or of one service") { url, service };
-        health.SetAction((parse, ct) => RunAsync(parse, parse.GetValue(url)!, (channel, output, token) => HealthAsync(channel, output, parse.GetValue(service)!, token), ct));
+        var health = new Command("health", "Show the grpc.health.v1 status of the server or of one service (--grpc-url)") { service };
+        health.SetAction((parse, ct) => RunAsync(parse, (channel, output, token) => HealthAsync(channel, output, parse.GetValue(service)!, token), ct));
         return new Command("grpc", "Inspect the gRPC API of a silo or gateway") { list, health };
     }
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
-    private static async Task<int> RunAsync(ParseResult parse, Uri url, Func<GrpcChannel, TextWriter, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
+    private static Task<int> RunAsync(ParseResult parse, Func<GrpcChannel, TextWriter, CancellationToken, Task<int>> action, CancellationToken cancellationToken) =>
+        ClusterClient.RunAsync(parse, (_, error) => CallAsync(parse, error, ConnectionOptions.ResolveGrpcUrl(parse), action, cancellationToken));
+
+    private static async Task<int> CallAsync(ParseResult parse, TextWriter error, Uri url, Func<GrpcChannel, TextWriter, CancellationToken, Task<int>> action, CancellationToken cancellationToken)
     {
-        var error = parse.InvocationConfiguration.Error;
         using var channel = GrpcChannel.ForAddress(url);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);

@@ -10,13 +10,10 @@ internal static class HealthCommand
 {
     public static Command Create()
     {
-        var url = UrlOption.Create("--url", "HTTP address of a silo or gateway", "http://127.0.0.1:5080");
-        var command = new Command("health", "Show /healthz and /readyz of a silo or gateway") { url };
-        command.SetAction(async (parse, ct) =>
+        var command = new Command("health", "Show /healthz and /readyz of a silo or gateway (--url)");
+        command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, error) =>
         {
-            var output = parse.InvocationConfiguration.Output;
-            var error = parse.InvocationConfiguration.Error;
-            using var http = new HttpClient { BaseAddress = parse.GetValue(url), Timeout = TimeSpan.FromSeconds(15) };
+            using var http = new HttpClient { BaseAddress = ConnectionOptions.ResolveUrl(parse), Timeout = TimeSpan.FromSeconds(15) };
             var failed = false;
             var unreachable = false;
             foreach (var path in new[] { "/healthz", "/readyz" })
@@ -46,7 +43,7 @@ internal static class HealthCommand
             }
 
             return unreachable ? CliApp.Unreachable : failed ? CliApp.Failed : CliApp.Ok;
-        });
+        }));
         return command;
     }
 }

@@ -22,13 +22,11 @@ internal static class HostCommand
     {
         var activity = new Argument<string?>("activity") { Description = "run only this activity (uuid, name or @scope/name)", Arity = ArgumentArity.ZeroOrOne };
         var broker = new Option<string>("--broker") { Description = "amqp:// URL of RabbitMQ (or TRELLIS_BROKER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TRELLIS_BROKER") is { Length: > 0 } b ? b : DefaultBroker };
-        var url = new Option<Uri?>("--url") { Description = "a gateway to report activity states to" };
-        var token = ClusterClient.TokenOption();
         var prefetch = new Option<int>("--prefetch") { Description = "messages in flight per activity", DefaultValueFactory = _ => 64 };
         var hostId = new Option<string?>("--host-id") { Description = "this host's id in participant ids and states (default machine name + random)" };
         var reportInterval = new Option<double>("--report-interval") { Description = "seconds between state reports to --url (0: only changes); the cluster shows a host offline after 3 missed reports", DefaultValueFactory = _ => 30 };
         var stopTimeout = new Option<double>("--stop-timeout") { Description = "seconds a stopping activity gets to answer what it holds before it is killed", DefaultValueFactory = _ => 5 };
-        var command = new Command(name, description) { broker, url, token, prefetch, hostId, reportInterval, stopTimeout };
+        var command = new Command(name, description) { broker, prefetch, hostId, reportInterval, stopTimeout };
         if (withActivity)
         {
             command.Arguments.Add(activity);
@@ -50,7 +48,8 @@ internal static class HostCommand
 
             await using var flowBroker = OpenBroker(parse.GetValue(broker)!);
             using var loggers = new ActivityConsoleLogger(parse.InvocationConfiguration.Error);
-            using var sink = parse.GetValue(url) is { } gateway ? new ActivityStateReporter(gateway, parse.GetValue(token), loggers, activityId => store.TryFind(activityId.ToString())?.Manifest) : null;
+            // States go to the cluster when a gateway is named (--url, TRELLIS_URL or the profile).
+            using var sink = ConnectionOptions.UrlConfigured(parse) ? new ActivityStateReporter(ConnectionOptions.ResolveUrl(parse), ConnectionOptions.ResolveToken(parse), loggers, activityId => store.TryFind(activityId.ToString())?.Manifest) : null;
             if (parse.GetValue(reportInterval) is < 0 or > 86_400 || parse.GetValue(stopTimeout) is < 0 or > 3_600)
             {
                 throw Core.Errors.TrellisException.Invalid("--report-interval must be 0 to 86400 seconds and --stop-timeout 0 to 3600 seconds");

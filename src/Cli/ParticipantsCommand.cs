@@ -8,18 +8,14 @@ internal static class ParticipantsCommand
 {
     public static Command Create()
     {
-        var url = ClusterClient.UrlOption();
-        var token = ClusterClient.TokenOption();
-        var format = new Option<string>("--output", "-o") { Description = "table or json", DefaultValueFactory = _ => "table" };
-        format.AcceptOnlyFromAmong("table", "json");
-        var command = new Command("participants", "List the flow participants discovered on fbp (AMQP participants and nodes with ports)") { format, url, token };
+        var format = OutputFormat.Create(OutputFormat.Table);
+        var command = new Command("participants", "List the flow participants discovered on fbp (AMQP participants and nodes with ports)") { format };
         command.SetAction((parse, ct) => ClusterClient.RunAsync(parse, async (output, _) =>
         {
-            using var client = ClusterClient.Create(parse, url, token);
+            using var client = ClusterClient.Create(parse);
             var (_, body) = await client.SendAsync(HttpMethod.Get, "/flows/participants", null, ct);
-            if (parse.GetValue(format) == "json")
+            if (await OutputFormat.WriteDataAsync(parse, format, body))
             {
-                await output.WriteLineAsync(body.GetRawText());
                 return CliApp.Ok;
             }
 
@@ -29,11 +25,7 @@ internal static class ParticipantsCommand
                 rows.Add([Text(p, "id"), Text(p, "role"), Text(p, "component"), Text(p, "status"), Ports(p, "inports"), Ports(p, "outports"), Text(p, "lastSeen")]);
             }
 
-            var widths = Enumerable.Range(0, rows[0].Length).Select(i => rows.Max(r => r[i].Length)).ToArray();
-            foreach (var row in rows)
-            {
-                await output.WriteLineAsync(string.Join("  ", row.Select((cell, i) => i == row.Length - 1 ? cell : cell.PadRight(widths[i]))).TrimEnd());
-            }
+            await Tables.WriteAsync(output, rows);
 
             return CliApp.Ok;
         }));

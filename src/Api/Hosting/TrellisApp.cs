@@ -105,6 +105,7 @@ public static class TrellisApp
         app.MapTrellisFbp();
         app.MapTrellisActivities();
         app.MapTrellisEdge();
+        Trellis.Api.Operator.OperatorEndpoints.MapTrellisOperator(app);
         return app;
     }
 

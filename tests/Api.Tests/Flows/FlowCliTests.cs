@@ -15,7 +15,7 @@ public sealed class FlowCliTests
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        string[] common = gateway is null ? [] : ["--url", gateway.Address.ToString(), "--token", Admin];
+        string[] common = gateway is null ? [] : ["--url", gateway.Address.ToString(), "--token", Admin, "--progress"];
         var exit = await CliApp.RunAsync([.. args, .. common], output, error, TestContext.Current.CancellationToken);
         return new Run(exit, output.ToString(), error.ToString());
     }
@@ -122,7 +122,7 @@ public sealed class FlowCliTests
         Assert.Equal(CliApp.Usage, badJson.Exit);
         Assert.Contains("--json is not valid JSON", badJson.Err, StringComparison.Ordinal);
         Assert.Equal(CliApp.Usage, (await RunAsync(null, "flow", "dump", "--queue", "q.IN", "--amount", "0")).Exit);
-        Assert.Equal(CliApp.Usage, (await RunAsync(null, "participants", "-o", "yaml")).Exit);
+        Assert.Equal(CliApp.Usage, (await RunAsync(null, "participants", "-o", "xml")).Exit);
 
         var unreachable = await RunAsync(null, "participants", "--url", $"http://127.0.0.1:{FreePorts.Take(1)[0]}");
         Assert.Equal(CliApp.Unreachable, unreachable.Exit);

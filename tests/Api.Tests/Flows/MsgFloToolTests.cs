@@ -40,7 +40,7 @@ public sealed class MsgFloToolTests : IAsyncLifetime
     {
         var output = new StringWriter();
         var error = new StringWriter();
-        var exit = await CliApp.RunAsync([.. args, "--url", _cluster.Gateway.Address.ToString(), "--token", Admin], output, error, TestContext.Current.CancellationToken);
+        var exit = await CliApp.RunAsync([.. args, "--url", _cluster.Gateway.Address.ToString(), "--token", Admin, "--progress"], output, error, TestContext.Current.CancellationToken);
         return new Run(exit, output.ToString(), error.ToString());
     }
 

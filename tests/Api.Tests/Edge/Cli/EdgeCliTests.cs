@@ -184,7 +184,7 @@ public sealed class EdgeCliTests : IAsyncLifetime
 
         Assert.Equal(2, (await Edge("ps")).Exit);
         Assert.Equal(2, (await Edge("run", "-p", provider)).Exit);
-        Assert.Equal(2, (await Edge("list", "-o", "yaml")).Exit);
+        Assert.Equal(2, (await Edge("list", "-o", "xml")).Exit);
 
         var unreachable = await CliAsync("edge", "list", "--url", $"http://127.0.0.1:{FreePorts.Take(1)[0]}");
         Assert.Equal(3, unreachable.Exit);
