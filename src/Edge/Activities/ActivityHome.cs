@@ -14,14 +14,15 @@ public sealed class ActivityHome(string home)
 
     public string ActivitiesDirectory => Path.Combine(Home, "activities");
 
-    /// <summary>The enabled activities, by name; <paramref name="problems"/> gets one line per thing that could not be read
-    /// (the config, or an activity directory), which is skipped.</summary>
-    public IReadOnlyList<HostedActivity> ListEnabled(List<string> problems)
+    /// <summary>The enabled activities, by name; <paramref name="problems"/> gets one line per activity directory that
+    /// could not be read, which is skipped. Null (with the problem) when the home or its <c>config.json</c> cannot be read:
+    /// the host then keeps what runs, as a silo's host does, rather than stop everything over a bad edit.</summary>
+    public IReadOnlyList<HostedActivity>? ListEnabled(List<string> problems)
     {
         if (!File.Exists(ConfigPath) || !Directory.Exists(ActivitiesDirectory))
         {
             problems.Add($"no activity home at {Home}: run 'trellis activity init --home {Home}'");
-            return [];
+            return null;
         }
 
         List<string> enabled;
@@ -33,7 +34,7 @@ public sealed class ActivityHome(string home)
         catch (Exception e) when (e is FormatException or IOException or UnauthorizedAccessException)
         {
             problems.Add(e.Message);
-            return [];
+            return null;
         }
 
         var list = new List<HostedActivity>();

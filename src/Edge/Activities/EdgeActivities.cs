@@ -91,7 +91,7 @@ public sealed class EdgeActivities : IAsyncDisposable
         try
         {
             var problems = new List<string>();
-            var wanted = _home.ListEnabled(problems).ToDictionary(static a => a.Id);
+            var enabled = _home.ListEnabled(problems);
             var changed = !problems.SequenceEqual(_problems);
             if (changed)
             {
@@ -102,6 +102,18 @@ public sealed class EdgeActivities : IAsyncDisposable
 
                 Volatile.Write(ref _problems, problems);
             }
+
+            if (enabled is null)
+            {
+                if (changed)
+                {
+                    Raise();
+                }
+
+                return;
+            }
+
+            var wanted = enabled.ToDictionary(static a => a.Id);
 
             List<ActivitySupervisor> stopping;
             lock (_running)
