@@ -31,9 +31,9 @@ internal sealed class ActivityHomes
             if isinstance(data, dict) and data.get("garbage"):
                 print("this is not a protocol line", flush=True)
             if isinstance(data, dict) and "reject" in data:
-                print(json.dumps({"id": msg["id"], "error": data["reject"]}), flush=True)
+                print(json.dumps({"id": msg["id"], "error": data["reject"]}, separators=(",", ":")), flush=True)
                 continue
-            print(json.dumps({"id": msg["id"], "port": "out", "data": upper(data)}), flush=True)
+            print(json.dumps({"id": msg["id"], "port": "out", "data": upper(data)}, separators=(",", ":")), flush=True)
             print(json.dumps({"id": msg["id"], "ack": True}), flush=True)
         """;
 

@@ -73,7 +73,7 @@ public sealed class EdgeActivityTests
             var run = await Waits.UntilAsync(() => HostAsync(gateway, upper.Manifest.Id, provider), static h => (string?)h?["status"] == "running", $"{upperName} running on {provider} in GET /activities");
             Assert.NotNull(run!["pid"]);
             Assert.Equal(upper.Manifest.Role, (string?)run["role"]);
-            var cli = await CliAsync("activity", "list", "--home", siloHome, "--url", gateway.Address.ToString(), "--token", Admin);
+            var cli = await CliAsync("activity", "list", "--home", deviceHome, "--url", gateway.Address.ToString(), "--token", Admin);
             Assert.True(cli.Exit == 0, cli.ToString());
             Assert.Contains($"{provider}:running", cli.Out);
 
@@ -109,7 +109,7 @@ public sealed class EdgeActivityTests
         }
 
         // The link is gone: the device's run shows offline, the silo's is untouched.
-        var offline = await Waits.UntilAsync(() => HostAsync(gateway, upper.Manifest.Id, provider), static h => (string?)h?["status"] is "offline" or "stopped", $"{upperName} on {provider} offline once its link ended");
+        var offline = await Waits.UntilAsync(() => HostAsync(gateway, upper.Manifest.Id, provider), static h => (string?)h?["status"] == "offline", $"{upperName} on {provider} offline once its link ended");
         Assert.Null(offline!["pid"]);
         Assert.Equal("running", (string?)(await HostAsync(gateway, reverse.Manifest.Id, "silo-1"))!["status"]);
     }
