@@ -15,7 +15,7 @@ public static class ActivityRoutes
         var list = new JsonArray();
         foreach (var s in activities.States)
         {
-            list.Add(new JsonObject
+            list.Add((JsonNode)new JsonObject
             {
                 ["id"] = s.Id.ToString(),
                 ["name"] = s.Name,
