@@ -16,11 +16,12 @@ internal static class DaemonCommands
         var provider = new Option<string?>("--provider") { Description = "The provider id (default: the first physical network card's hardware address)" };
         var httpPort = new Option<int?>("--http-port") { Description = "The local API's loopback HTTP port, 0 for none (7420)" };
         var lanPort = new Option<int?>("--lan-port") { Description = "The UDP port of LAN discovery, 0 to turn the LAN scope off (7421)" };
+        var activities = new Option<string?>("--activities") { Description = "An activity home (trellis activity init) whose enabled activities the agent runs as flow participants of the cluster (TRELLIS_EDGE_ACTIVITIES)" };
         var noUpdate = new Option<bool>("--no-update") { Description = "Do not update from the builds the cluster serves (also TRELLIS_EDGE_NOUPDATE=1)" };
         var logLevel = new Option<string>("--log-level", "-l") { Description = "debug, info, warn or error", DefaultValueFactory = _ => "info" };
         var daemon = new Command("daemon", "Run the agent: local API, services and discovery, jobs, and the link to a gateway")
         {
-            gateway, gatewayHttp, token, provider, httpPort, lanPort, noUpdate, logLevel,
+            gateway, gatewayHttp, token, provider, httpPort, lanPort, activities, noUpdate, logLevel,
         };
         daemon.SetAction(async (parse, cancellationToken) =>
         {
@@ -42,6 +43,7 @@ internal static class DaemonCommands
                     HttpPort = Port(parse.GetValue(httpPort) ?? options.HttpPort, "--http-port"),
                     LanPort = Port(parse.GetValue(lanPort) ?? options.LanPort, "--lan-port"),
                     AutoUpdate = options.AutoUpdate && !parse.GetValue(noUpdate),
+                    ActivitiesHome = parse.GetValue(activities) is { Length: > 0 } a ? ActivitiesHome(a) : options.ActivitiesHome,
                 };
             }
             catch (ArgumentException e)
@@ -98,6 +100,11 @@ internal static class DaemonCommands
 
         return uri;
     }
+
+    private static string ActivitiesHome(string path) =>
+        File.Exists(Path.Combine(path, "config.json"))
+            ? Path.GetFullPath(path)
+            : throw new ArgumentException($"--activities '{path}' is not an activity home (no config.json): create one with 'trellis activity init --home {path}'");
 
     private static int Port(int port, string option) =>
         port is >= 0 and <= 65535 ? port : throw new ArgumentException($"{option} {port} is not a port (0-65535)");

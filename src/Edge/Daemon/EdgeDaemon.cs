@@ -2,6 +2,7 @@ using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 using Trellis.Contracts.V1;
+using Trellis.Edge.Activities;
 using Trellis.Edge.Jobs;
 using Trellis.Edge.Link;
 using Trellis.Edge.Local;
@@ -12,7 +13,8 @@ using Trellis.Edge.Work;
 namespace Trellis.Edge.Daemon;
 
 /// <summary>The agent: its local API (unix socket and loopback HTTP), services and discovery, jobs, the worker pool, the
-/// link to a gateway and self-update, composed in that order and stopped in the reverse one.</summary>
+/// activities of its activity home, the link to a gateway and self-update, composed in that order and stopped in the
+/// reverse one.</summary>
 /// <remarks>Stopping the agent never stops its jobs: they are detached processes, and a new agent adopts them.</remarks>
 public sealed partial class EdgeDaemon : IAsyncDisposable
 {
@@ -23,13 +25,15 @@ public sealed partial class EdgeDaemon : IAsyncDisposable
     private readonly EdgeJobs _jobs;
     private readonly EdgeServices _services;
     private readonly EdgeLink _link;
+    private readonly EdgeActivities? _activities;
     private AgentUpdater? _updater;
     private readonly CancellationTokenSource _stopping = new();
     private LocalHttpServer? _server;
     private int _disposed;
 
-    private EdgeDaemon(EdgeOptions options, string provider, ILogger logger, LocalRouter router, PriorityScheduler scheduler, EdgeJobs jobs, EdgeServices services, EdgeLink link)
+    private EdgeDaemon(EdgeOptions options, string provider, ILogger logger, LocalRouter router, PriorityScheduler scheduler, EdgeJobs jobs, EdgeServices services, EdgeLink link, EdgeActivities? activities)
     {
+        _activities = activities;
         _options = options;
         Provider = provider;
         _logger = logger;
@@ -47,6 +51,9 @@ public sealed partial class EdgeDaemon : IAsyncDisposable
     public EdgeServices Services => _services;
 
     public EdgeJobs Jobs => _jobs;
+
+    /// <summary>The activities the agent hosts, or null without <see cref="EdgeOptions.ActivitiesHome"/>.</summary>
+    public EdgeActivities? Activities => _activities;
 
     /// <summary>The loopback HTTP port of the local API, or null when it has none.</summary>
     public int? HttpPort => _server?.HttpPort;
@@ -68,10 +75,18 @@ public sealed partial class EdgeDaemon : IAsyncDisposable
         var jobs = await EdgeJobs.StartAsync(options, router, logger, cancellationToken).ConfigureAwait(false);
         var wan = new WanRelay();
         var services = EdgeServices.Start(options, provider, router, wan, logger);
-        var link = new EdgeLink(options, provider, services.Table, jobs.Manager, scheduler, router, logger);
+        EdgeActivities? activities = null;
+        if (options.ActivitiesHome is { } home)
+        {
+            activities = new EdgeActivities(home, logger: logger);
+            await activities.StartAsync(cancellationToken).ConfigureAwait(false);
+            ActivityRoutes.Map(router, activities);
+        }
+
+        var link = new EdgeLink(options, provider, services.Table, jobs.Manager, scheduler, router, logger) { Activities = activities };
         wan.Target = link;
         LinkRoutes.Map(router, link);
-        var daemon = new EdgeDaemon(options, provider, logger, router, scheduler, jobs, services, link);
+        var daemon = new EdgeDaemon(options, provider, logger, router, scheduler, jobs, services, link, activities);
         if (options.Gateway is not null && options.AutoUpdate)
         {
             daemon._updater = new AgentUpdater(options with { Provider = provider }, new AgentUpdateHost
@@ -111,6 +126,7 @@ public sealed partial class EdgeDaemon : IAsyncDisposable
         ["autoUpdate"] = _updater is not null,
         ["workers"] = _scheduler.Workers,
         ["queued"] = _scheduler.Queued,
+        ["activities"] = _activities?.States.Count,
     };
 
     private async Task ListenAsync(CancellationToken cancellationToken) =>
@@ -156,6 +172,12 @@ public sealed partial class EdgeDaemon : IAsyncDisposable
         if (_server is { } server)
         {
             await server.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_activities is not null)
+        {
+            // Before the link: what the activities still answer goes up it, and their stopped states with it.
+            await _activities.DisposeAsync().ConfigureAwait(false);
         }
 
         await _link.DisposeAsync().ConfigureAwait(false);

@@ -34,6 +34,10 @@ public sealed record EdgeOptions
     /// <summary>Whether the agent updates itself from the builds the cluster serves (TRELLIS_EDGE_NOUPDATE=1 turns it off).</summary>
     public bool AutoUpdate { get; init; } = Environment.GetEnvironmentVariable("TRELLIS_EDGE_NOUPDATE") is not "1";
 
+    /// <summary>An activity home (<c>trellis activity init</c>) whose enabled activities the agent runs and connects to the
+    /// cluster's flows through its link (<c>--activities</c>, TRELLIS_EDGE_ACTIVITIES); null: none.</summary>
+    public string? ActivitiesHome { get; init; } = Environment.GetEnvironmentVariable("TRELLIS_EDGE_ACTIVITIES") is { Length: > 0 } activities ? activities : null;
+
     /// <summary>Resident workers of the request pool, and queued messages per extra worker.</summary>
     public int ResidentWorkers { get; init; } = 1;
 

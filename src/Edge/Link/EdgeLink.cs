@@ -6,6 +6,7 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Logging;
 using Trellis.Contracts.V1;
+using Trellis.Edge.Activities;
 using Trellis.Edge.Daemon;
 using Trellis.Edge.Jobs;
 using Trellis.Edge.Local;
@@ -18,7 +19,8 @@ namespace Trellis.Edge.Link;
 
 /// <summary>The agent's side of the device link (trellis.v1.Edge/Link): ONE call to the gateway, kept up with back-off,
 /// that announces the device's WAN services and jobs, serves the cluster's requests and commands through the work
-/// scheduler, and carries the device's calls into the cluster.</summary>
+/// scheduler, carries the device's calls into the cluster, and connects the activities the device hosts to the cluster's
+/// flow broker.</summary>
 public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 {
     private static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
@@ -78,6 +80,9 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
     public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The activities the device hosts (<c>--activities HOME</c>), or null.</summary>
+    public EdgeActivities? Activities { get; init; }
+
     /// <summary>Raised each time the link comes up (after the welcome).</summary>
     public event Action? LinkUp;
 
@@ -96,6 +101,12 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         if (_jobs is not null)
         {
             _jobs.Changed += OnJobsChanged;
+        }
+
+        if (Activities is not null)
+        {
+            Activities.Outlet = this;
+            Activities.Changed += OnActivitiesChanged;
         }
 
         _running = Task.Run(() => RunAsync(_stopping.Token));
@@ -189,6 +200,8 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         var services = WanServices();
         hello.Services.AddRange(services);
         hello.Jobs.AddRange(JobList());
+        var activities = ActivityList();
+        hello.Activities = activities;
         try
         {
             await call.RequestStream.WriteAsync(new DeviceMessage { Hello = hello }, session.Token);
@@ -216,6 +229,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
             _writer = call.RequestStream;
             _writerToken = session.Token;
             _sentServices = services;
+            _sentActivities = activities;
         }
         finally
         {
@@ -236,6 +250,7 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
 
             // Whatever changed between the hello and now.
             await SendServicesAsync();
+            await SendActivitiesAsync();
             heartbeats = HeartbeatAsync(TimeSpan.FromSeconds(welcome.HeartbeatInterval > 0 ? welcome.HeartbeatInterval : 15), session.Token);
             while (await call.ResponseStream.MoveNext(session.Token))
             {
@@ -285,6 +300,9 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
                     discovery.TrySetResult(message.Discovered);
                 }
 
+                break;
+            case LinkMessage.KindOneofCase.ActivityInput:
+                Deliver(message.ActivityInput);
                 break;
             case LinkMessage.KindOneofCase.Build:
                 RaiseBuild(message.Build);
@@ -473,6 +491,11 @@ public sealed partial class EdgeLink : IWanDiscovery, IAsyncDisposable
         if (_jobs is not null)
         {
             _jobs.Changed -= OnJobsChanged;
+        }
+
+        if (Activities is not null)
+        {
+            Activities.Changed -= OnActivitiesChanged;
         }
 
         await _stopping.CancelAsync();

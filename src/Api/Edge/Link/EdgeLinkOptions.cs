@@ -20,6 +20,13 @@ public sealed class EdgeLinkOptions
     /// <summary>The longest a cluster request waits for a device's reply (a request's own shorter timeout wins).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Deliveries of one inport of a device's activity in flight down its link at once (acknowledged by the device).</summary>
+    public int ActivityPrefetch { get; set; } = 16;
+
+    /// <summary>How often the gateway reports each linked device's activities to their grains again; a gateway that stops
+    /// (and so stops reporting) leaves them shown offline after three intervals.</summary>
+    public TimeSpan ActivityReportInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>This gateway's name as the device grains record it (<c>Trellis:Gateway:Id</c>, else the machine name).</summary>
     public string GatewayName { get; set; } = Environment.MachineName;
 
@@ -45,6 +52,16 @@ public sealed class EdgeLinkOptions
         if (RequestTimeout <= TimeSpan.Zero)
         {
             throw TrellisException.Invalid($"{Section}:RequestTimeout must be positive (was {RequestTimeout})");
+        }
+
+        if (ActivityPrefetch is < 1 or > 10_000)
+        {
+            throw TrellisException.Invalid($"{Section}:ActivityPrefetch must be from 1 to 10000 (was {ActivityPrefetch})");
+        }
+
+        if (ActivityReportInterval < TimeSpan.Zero)
+        {
+            throw TrellisException.Invalid($"{Section}:ActivityReportInterval must not be negative (was {ActivityReportInterval})");
         }
 
         if (MaxMessageBytes < 1024)

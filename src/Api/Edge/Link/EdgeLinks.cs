@@ -13,6 +13,7 @@ using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Topics;
 using Trellis.Core.Transport;
+using Trellis.Flows.Broker;
 using Trellis.Grains.Devices;
 using Trellis.Hosting.Messaging;
 using Request = Trellis.Core.Messaging.Request;
@@ -22,7 +23,8 @@ namespace Trellis.Api.Edge.Link;
 
 /// <summary>The gateway's side of device links (trellis.v1.Edge/Link): authenticates the device with its own token,
 /// makes its WAN services cluster services (<see cref="EdgeTopics"/>) served down the link, carries the device's calls
-/// into the cluster within its grant, and reports the link to the device's grain.</summary>
+/// into the cluster within its grant, makes the activities it hosts participants on the flow broker
+/// (<see cref="Internal.LinkActivities"/>), and reports the link to the device's grain.</summary>
 public sealed partial class EdgeLinks
 {
     private static readonly TimeSpan ControlTimeout = TimeSpan.FromSeconds(30);
@@ -30,6 +32,7 @@ public sealed partial class EdgeLinks
     private readonly BusHost _bus;
     private readonly IGrainFactory _grains;
     private readonly IEdgeBuilds? _builds;
+    private readonly IFlowBroker? _flows;
     private readonly EdgeLinkOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<EdgeLinks> _logger;
@@ -38,8 +41,9 @@ public sealed partial class EdgeLinks
     private readonly HandlerOptions _handlerOptions;
 
     public EdgeLinks(
-        BusHost bus, IGrainFactory grains, EdgeLinkOptions options, TimeProvider time, ILogger<EdgeLinks> logger, IEdgeBuilds? builds = null, IHostApplicationLifetime? lifetime = null)
+        BusHost bus, IGrainFactory grains, EdgeLinkOptions options, TimeProvider time, ILogger<EdgeLinks> logger, IEdgeBuilds? builds = null, IHostApplicationLifetime? lifetime = null, IFlowBroker? flows = null)
     {
+        _flows = flows;
         _bus = bus;
         _grains = grains;
         _options = options;
@@ -122,6 +126,7 @@ public sealed partial class EdgeLinks
         var watchdog = Task.CompletedTask;
         link.LastMessage = _time.GetTimestamp();
         Subscription? revoked = null;
+        var activities = new LinkActivities(link, _flows, _grains, _options, _time, _logger);
         var reason = "the device went away";
         try
         {
@@ -140,11 +145,15 @@ public sealed partial class EdgeLinks
             writer = WriteLoopAsync(link, new LinkMessage { Welcome = welcome }, responseStream, done.Token);
             watchdog = WatchAsync(link, done.Token);
             LogConnected(_logger, provider, context.Peer, link.Services.Count);
+            if (hello.Activities is { } hosted)
+            {
+                await activities.UpdateAsync(hosted);
+            }
 
             using var serving = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, link.Ended);
             while (await ReadAsync(requestStream, serving.Token) is { } message)
             {
-                await HandleAsync(bus, device, link, grant, message);
+                await HandleAsync(bus, device, link, activities, grant, message);
             }
 
             reason = "the device ended it";
@@ -169,7 +178,8 @@ public sealed partial class EdgeLinks
 
             await _topics.RemoveAsync(EdgeTopics.Control(provider), link);
             await SetServicesAsync(bus, link, []);
-            _links.TryRemove(new KeyValuePair<string, DeviceLink>(provider, link));
+            var replaced = !_links.TryRemove(new KeyValuePair<string, DeviceLink>(provider, link));
+            await activities.CloseAsync(replaced);
             await CallGrainAsync(() => device.Disconnected(linkId), provider);
             await done.CancelAsync();
             await writer;
@@ -178,7 +188,7 @@ public sealed partial class EdgeLinks
         }
     }
 
-    private async Task HandleAsync(MessageBus bus, IDeviceGrain device, DeviceLink link, string[] grant, DeviceMessage message)
+    private async Task HandleAsync(MessageBus bus, IDeviceGrain device, DeviceLink link, LinkActivities activities, string[] grant, DeviceMessage message)
     {
         var now = _time.GetTimestamp();
         link.LastMessage = now;
@@ -211,6 +221,15 @@ public sealed partial class EdgeLinks
                 break;
             case DeviceMessage.KindOneofCase.Discover:
                 _ = DiscoverAsync(link, message.Discover);
+                break;
+            case DeviceMessage.KindOneofCase.Activities:
+                await activities.UpdateAsync(message.Activities);
+                break;
+            case DeviceMessage.KindOneofCase.ActivityOutput:
+                await activities.OutputAsync(message.ActivityOutput);
+                break;
+            case DeviceMessage.KindOneofCase.ActivityAck:
+                await activities.AckAsync(message.ActivityAck);
                 break;
             case DeviceMessage.KindOneofCase.Hello:
                 throw new RpcException(new Status(StatusCode.InvalidArgument, "hello is only the first message of a link; send services or jobs to change what the device announced"));

@@ -17,12 +17,14 @@ using Trellis.Api.Edge;
 using Trellis.Api.Edge.Link;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Contracts.V1;
+using Trellis.Edge.Activities;
 using Trellis.Edge.Daemon;
 using Trellis.Edge.Jobs;
 using Trellis.Edge.Link;
 using Trellis.Edge.Local;
 using Trellis.Edge.Services;
 using Trellis.Edge.Work;
+using Trellis.Flows.Broker;
 using Trellis.Grains.Devices;
 using Trellis.Hosting.Messaging;
 using Trellis.TestKit;
@@ -62,7 +64,8 @@ internal sealed class LinkHost : IAsyncDisposable
             TimeProvider.System,
             gateway.Services.GetRequiredService<ILogger<EdgeLinks>>(),
             builds,
-            lifetime: sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()));
+            lifetime: sp.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>(),
+            flows: gateway.Services.GetService<IFlowBroker>()));
         builder.Services.AddGrpc(o => o.MaxReceiveMessageSize = options.MaxMessageBytes);
         var app = builder.Build();
         app.MapGrpcService<TestEdgeService>();
@@ -242,19 +245,26 @@ internal sealed class TestScheduler : IWorkScheduler
     public void Stop() => _stopping.Cancel();
 }
 
-/// <summary>A device: an agent's link with its service table, job table, scheduler and local router.</summary>
+/// <summary>A device: an agent's link with its service table, job table, scheduler and local router, and the activities
+/// it hosts when given an activity home.</summary>
 internal sealed class TestDevice : IAsyncDisposable
 {
     private int _disposed;
 
-    public TestDevice(Uri gateway, string provider, string? token, TimeSpan? maxBackoff = null)
+    public TestDevice(Uri gateway, string provider, string? token, TimeSpan? maxBackoff = null, string? activityHome = null)
     {
         Provider = provider;
+        if (activityHome is not null)
+        {
+            Activities = new EdgeActivities(activityHome, new ActivityHostSettings { RescanInterval = TimeSpan.FromMilliseconds(200) }, Logs.CreateLogger("Trellis.Edge.Activities"));
+        }
+
         Link = new EdgeLink(
             new EdgeOptions { Gateway = gateway, Token = token, Provider = provider, AutoUpdate = false },
             provider, Services, Jobs, Scheduler, Router, Logs.CreateLogger("Trellis.Edge.Link"))
         {
             MaxBackoff = maxBackoff ?? TimeSpan.FromSeconds(1),
+            Activities = Activities,
         };
         LinkRoutes.Map(Router, Link);
         Router.Map("GET", "/v1/ping", (request, _, _) => Task.FromResult(LocalResponse.Ok(new JsonObject
@@ -279,7 +289,14 @@ internal sealed class TestDevice : IAsyncDisposable
 
     public LocalRouter Router { get; } = new();
 
-    public void Start() => Link.Start();
+    /// <summary>The activities the device hosts, or null.</summary>
+    public EdgeActivities? Activities { get; }
+
+    public void Start()
+    {
+        Activities?.StartAsync(TestContext.Current.CancellationToken).GetAwaiter().GetResult();
+        Link.Start();
+    }
 
     public Task WaitUpAsync(string phase) =>
         Waits.UntilAsync(() => Task.FromResult(Link.State), s => s == LinkState.Up, $"{phase}: the link of {Provider} to be up");
@@ -312,6 +329,11 @@ internal sealed class TestDevice : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
+        }
+
+        if (Activities is not null)
+        {
+            await Activities.DisposeAsync();
         }
 
         await Link.DisposeAsync();
