@@ -15,13 +15,15 @@ out=${2:-}
 [[ $rid =~ ^linux-(x64|arm64)$ ]] || die "unsupported RID '$rid': use linux-x64 or linux-arm64"
 read -r -a extra <<<"${EDGE_PUBLISH_ARGS:-}"
 
-# Everything the build reads: the agent, the contracts it references, the protos they are generated from, the
-# repository-wide MSBuild settings and package versions, this script, the SDK and the extra options.
+# Everything the build reads: the agent, the contracts it references, the protos they are generated from, the file of
+# src/Flows it compiles, the repository-wide MSBuild settings and package versions, this script, the SDK and the extra
+# options.
 key=$(
   cd "$root"
   {
     find src/Edge src/Contracts protos -type f -not -path '*/bin/*' -not -path '*/obj/*' -print0 |
       LC_ALL=C sort -z | xargs -0 sha256sum
+    sha256sum src/Flows/Activities/Internal/ActivityProtocol.cs   # compiled into the agent too
     sha256sum Directory.Build.props Directory.Packages.props global.json scripts/edge-publish.sh
     ls nuget.config NuGet.Config 2>/dev/null | xargs -r sha256sum
     dotnet --version

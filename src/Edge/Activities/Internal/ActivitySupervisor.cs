@@ -5,6 +5,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Threading.Channels;
+using Trellis.Flows.Activities.Internal;
 using Microsoft.Extensions.Logging;
 
 namespace Trellis.Edge.Activities.Internal;
