@@ -273,6 +273,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         // Declared again in case the broker lost it (a RabbitMQ restart); idempotent.
         await broker.DeclareOutportAsync(exchange, FlowPortOptions.Default, cancellationToken);
         await broker.PublishAsync(exchange, body, traceParent: null, cancellationToken);
+        FlowMetrics.Sent(exchange);
     }
 
     private IFlowBroker Broker => _services.GetService<IFlowBroker>()
@@ -343,6 +344,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
 
     private async ValueTask DeliverAsync(NodeFlow flow, NodeSubscription subscription, FlowDelivery delivery)
     {
+        FlowMetrics.Delivered(delivery.Exchange, subscription.Topic);
         JsonPayload data;
         try
         {

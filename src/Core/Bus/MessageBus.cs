@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Topics;
@@ -387,6 +388,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     /// <summary>Runs the handler; replies inline when it completes synchronously, else in the background.</summary>
     private void RunRequest(Subscription subscription, RequestHandler handler, TransportMessage message)
     {
+        var started = BusMetrics.RequestStarted();
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
         var cancel = subscription.RentCancellation();
         ValueTask<Message> running;
@@ -397,21 +399,21 @@ public sealed partial class MessageBus : IAsyncDisposable
         catch (Exception e)
         {
             subscription.ReturnCancellation(cancel);
-            FinishRequest(subscription, message, HandlerFailed(subscription, e));
+            FinishRequest(subscription, message, HandlerFailed(subscription, e), started);
             return;
         }
 
         if (running.IsCompletedSuccessfully)
         {
             subscription.ReturnCancellation(cancel);
-            FinishRequest(subscription, message, running.Result);
+            FinishRequest(subscription, message, running.Result, started);
             return;
         }
 
-        _ = CompleteRequestAsync(subscription, message, running, cancel);
+        _ = CompleteRequestAsync(subscription, message, running, cancel, started);
     }
 
-    private async Task CompleteRequestAsync(Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel)
+    private async Task CompleteRequestAsync(Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel, long started)
     {
         // Only handlers that go asynchronous pay for being cancelled when their subscription stops.
         using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
@@ -430,11 +432,12 @@ public sealed partial class MessageBus : IAsyncDisposable
             result = HandlerFailed(subscription, e);
         }
 
-        FinishRequest(subscription, message, result);
+        FinishRequest(subscription, message, result, started);
     }
 
-    private void FinishRequest(Subscription subscription, TransportMessage request, Message result)
+    private void FinishRequest(Subscription subscription, TransportMessage request, Message result, long started)
     {
+        BusMetrics.RequestFinished(request.Topic, subscription.Group, result.Code, started);
         try
         {
             if (Codes.IsError(result.Code))
@@ -497,6 +500,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private void RunSignal(Subscription subscription, SignalHandler handler, TransportMessage message)
     {
+        BusMetrics.SignalDelivered(message.Topic);
         var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
         var cancel = subscription.RentCancellation();
         ValueTask running;
@@ -680,6 +684,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private void Report(int code, string topic, string sender, JsonPayload requestData, JsonPayload userData, string origin)
     {
+        BusMetrics.ErrorReported(topic, code);
         var report = new ErrorReport(code, topic, sender, requestData, userData, _time.GetUtcNow(), origin);
         Errors.Add(report);
         if (string.Equals(topic, _options.ErrorTopic, StringComparison.Ordinal) || Volatile.Read(ref _disposed) != 0)
