@@ -21,7 +21,11 @@ namespace Trellis.Api.Tests.Telemetry;
 /// bad telemetry settings; OTLP export over http/protobuf to an endpoint of the test's own.</summary>
 /// <remarks>The <c>Trellis</c> meter is one per process and tests run in parallel, so every gateway's /metrics also counts
 /// other tests' traffic: counts are asserted exactly on topics of this test's own, and as at least this test's traffic on
-/// what other tests share (the counter agent, gRPC methods).</remarks>
+/// what other tests share (the counter agent, gRPC methods). The class runs alone: ASP.NET Core and Orleans make their
+/// instruments per host, and with a dozen test hosts alive at once some of this gateway's own (orleans_*, http_server_*)
+/// were missing from its /metrics now and then, most likely because its MeterProvider had reached its limit of 1000
+/// metric streams and ignored instruments published after that.</remarks>
+[Collection(nameof(MetricsTests))]
 public sealed class MetricsTests
 {
     private const string Admin = TestGateway.AdminToken;
@@ -73,8 +77,9 @@ public sealed class MetricsTests
         var metrics = await Waits.UntilAsync(
             () => ScrapeAsync(gateway),
             m => m.Sum("trellis_signal_deliveries_total", ("trellis_topic", $"{prefix}.sig.one")) >= 1
-                && m.Find("trellis_flow_participants").Any(),
-            "/metrics to show the signal and the participants' gauge");
+                && m.Find("trellis_flow_participants").Any()
+                && m.Samples.Any(static s => s.Name.StartsWith("orleans_", StringComparison.Ordinal)),
+            "/metrics to show the signal, the participants' gauge and Orleans' metrics");
 
         // Requests by topic, group and code: exactly this test's traffic.
         Assert.Equal(3, metrics.Sum("trellis_request_duration_seconds_count", ("trellis_topic", $"{prefix}.echo"), ("trellis_group", "_default"), ("trellis_code", "200")));
@@ -102,8 +107,10 @@ public sealed class MetricsTests
         // Gauges, and Orleans' own meter.
         Assert.True(metrics.Sum("trellis_nodes", ("trellis_state", "ok")) >= 1, "the registered node is ok");
         Assert.Contains(metrics.Samples, s => s.Name == "trellis_nodes" && s.Has("trellis_state", "dirty"));
-        Assert.Contains(metrics.Samples, static s => s.Name == "trellis_edge_devices");
-        Assert.Contains(metrics.Samples, static s => s.Name.StartsWith("orleans_", StringComparison.Ordinal));
+        Assert.True(metrics.Find("trellis_edge_devices").Any(), $"trellis_edge_devices in:\n{string.Join('\n', metrics.Text.Split('\n').Where(static l => l.StartsWith("trellis_", StringComparison.Ordinal) || l.StartsWith("# TYPE trellis", StringComparison.Ordinal)))}");
+        var names = metrics.Samples.Select(static s => s.Name).Distinct().ToArray();
+        Assert.True(names.Any(static n => n.StartsWith("orleans_", StringComparison.Ordinal)),
+            $"Orleans' metrics among the {names.Length} names: {string.Join(' ', names.Where(static n => !n.EndsWith("_bucket", StringComparison.Ordinal)))}");
         Assert.Contains(metrics.Samples, static s => s.Name == "http_server_request_duration_seconds_count");
     }
 
@@ -236,3 +243,7 @@ public sealed class MetricsTests
 
     private sealed record Post(string Path, string? ContentType, byte[] Body);
 }
+
+/// <summary>Runs <see cref="MetricsTests"/> with no other test class at the same time.</summary>
+[CollectionDefinition(nameof(MetricsTests), DisableParallelization = true)]
+public sealed class MetricsTestsCollection;
