@@ -1,6 +1,6 @@
 using Trellis.Bench;
 
-// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|footprint|edge|edge-proxy|edge-lan|console-idle] [--rounds N] [--count N]
+// Usage: dotnet run -c Release --project bench -- [all|p1|p2|p3|p4|p5|p6|p7|p8|p8c|pokes|telemetry|footprint|edge|edge-proxy|edge-lan|console-idle] [--rounds N] [--count N]
 var which = args.Length > 0 && !args[0].StartsWith('-') ? args[0].ToLowerInvariant() : "all";
 if (which == "p3-pace")
 {
@@ -38,6 +38,7 @@ var benches = new (string Name, Func<string[], Task<int>> Run)[]
     ("p8", Trellis.Bench.Flows.P8.RunAsync),
     ("p8c", Trellis.Bench.Flows.P8c.RunAsync),
     ("pokes", Trellis.Bench.Apps.Pokes.RunAsync),
+    ("telemetry", Trellis.Bench.Telemetry.TelemetryCost.RunAsync),
     ("footprint", Trellis.Bench.Edge.EdgeFootprint.RunAsync),
     ("edge", Trellis.Bench.Edge.EdgeBench.RunAsync),
     ("edge-proxy", Trellis.Bench.Edge.EdgeProxy.RunAsync),

@@ -30,8 +30,8 @@ namespace Trellis.Bench.Gateway;
 /// </summary>
 public static class P3
 {
-    private const string Topic = "bench.echo";
-    private const string StaticReply = "{\"n\":1,\"text\":\"hello trellis\"}";
+    internal const string Topic = "bench.echo";
+    internal const string StaticReply = "{\"n\":1,\"text\":\"hello trellis\"}";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -241,7 +241,7 @@ public static class P3
     }
 
     /// <summary>Runs scripts/bench-deps.sh (installs wrk and nginx-light with apt-get, as root) when either is missing.</summary>
-    private static void EnsureTools()
+    internal static void EnsureTools()
     {
         if (File.Exists(Wrk.Binary) && File.Exists(Nginx.Binary))
         {
@@ -403,7 +403,7 @@ public static class P3
         }
     }
 
-    private static async Task<(string Id, string Token)> RegisterAsync(HttpClient http, Uri gateway, Uri node)
+    internal static async Task<(string Id, string Token)> RegisterAsync(HttpClient http, Uri gateway, Uri node)
     {
         var body = JsonSerializer.Serialize(new
         {
@@ -469,7 +469,7 @@ public static class P3
     }
 
     /// <summary>The gateway as the real process composes it, on the in-process bus, warnings and errors logged to the console.</summary>
-    private static async Task<Host> StartGatewayAsync()
+    internal static async Task<Host> StartGatewayAsync(IDictionary<string, string?>? extra = null, string role = "gateway")
     {
         var settings = new Dictionary<string, string?>
         {
@@ -478,7 +478,12 @@ public static class P3
             ["Trellis:Nodes:Store"] = "InMemory",
             ["Trellis:Storage:Provider"] = "InMemory",
         };
-        var app = TrellisApp.Build([], "gateway", settings, static builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
+        foreach (var (key, value) in extra ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var app = TrellisApp.Build([], role, settings, static builder => builder.Logging.SetMinimumLevel(LogLevel.Warning));
         return await Host.StartAsync(app);
     }
 
@@ -494,7 +499,7 @@ public static class P3
         return at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : fallback;
     }
 
-    private sealed class Host(WebApplication app, Uri address) : IAsyncDisposable
+    internal sealed class Host(WebApplication app, Uri address) : IAsyncDisposable
     {
         public Uri Address { get; } = address;
 

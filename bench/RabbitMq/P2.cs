@@ -27,7 +27,7 @@ namespace Trellis.Bench.RabbitMq;
 public static class P2
 {
     private const int Prefetch = 64;
-    private const string Variable = "TRELLIS_BENCH_RABBITMQ";
+    internal const string Variable = "TRELLIS_BENCH_RABBITMQ";
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -107,7 +107,7 @@ public static class P2
     }
 
     /// <summary>Runs <paramref name="count"/> calls with <paramref name="inFlight"/> callers, timing each.</summary>
-    private static async Task<Result> MeasureAsync(Func<Task> call, int inFlight, int count, int brokerPid)
+    internal static async Task<Result> MeasureAsync(Func<Task> call, int inFlight, int count, int brokerPid)
     {
         var brokerCpu = BrokerCpuTicks(brokerPid);
         var latencies = new long[count];
@@ -156,14 +156,14 @@ public static class P2
     }
 
     /// <summary>Starts each round from a collected heap so one side's garbage does not bill the other.</summary>
-    private static void Settle()
+    internal static void Settle()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
         GC.Collect();
     }
 
-    private static byte[] Payload(int size)
+    internal static byte[] Payload(int size)
     {
         const string head = "{\"pad\":\"";
         const string tail = "\"}";
@@ -174,7 +174,7 @@ public static class P2
 
     /// <summary>One round: latency percentiles, throughput, and this process's CPU time and allocations
     /// per call (client and server side together; the broker's own CPU is not included).</summary>
-    private readonly record struct Result(double P50Micros, double P99Micros, double PerSecond, double CpuMicros, double Bytes, double BrokerMicros)
+    internal readonly record struct Result(double P50Micros, double P99Micros, double PerSecond, double CpuMicros, double Bytes, double BrokerMicros)
     {
         public static Result Median(List<Result> rounds)
         {
@@ -194,7 +194,7 @@ public static class P2
         }
     }
 
-    private sealed record Settings(Uri? Uri, int Rounds, double Scale, int[] InFlight, bool ConfirmRequests, int RequestChannels, string RawExchange, int BrokerPid)
+    internal sealed record Settings(Uri? Uri, int Rounds, double Scale, int[] InFlight, bool ConfirmRequests, int RequestChannels, string RawExchange, int BrokerPid)
     {
         public static Settings Parse(string[] args)
         {
@@ -248,7 +248,7 @@ public static class P2
     }
 
     /// <summary>Our side: an echo service on one bus (its own connection), requested from another.</summary>
-    private sealed class OursRig : IAsyncDisposable
+    internal sealed class OursRig : IAsyncDisposable
     {
         private readonly MessageBus _server;
         private readonly MessageBus _client;

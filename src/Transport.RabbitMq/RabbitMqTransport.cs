@@ -259,6 +259,19 @@ public sealed partial class RabbitMqTransport : ITransport
     /// reached gives a faulted task with a <see cref="TrellisException"/> of kind Unavailable.</summary>
     public ValueTask<PublishStatus> PublishAsync(ExchangeKind exchange, TransportMessage message, CancellationToken cancellationToken)
     {
+        var started = RabbitMqMetrics.Start();
+        return RabbitMqMetrics.Track(StartPublish(exchange, message, cancellationToken), MetricsExchange(exchange), started);
+    }
+
+    private string MetricsExchange(ExchangeKind kind) => kind switch
+    {
+        ExchangeKind.Requests => _requestsExchange,
+        ExchangeKind.Signals => _signalsExchange,
+        _ => _durableExchange,
+    };
+
+    private ValueTask<PublishStatus> StartPublish(ExchangeKind exchange, TransportMessage message, CancellationToken cancellationToken)
+    {
         try
         {
             ArgumentNullException.ThrowIfNull(message);
@@ -294,6 +307,7 @@ public sealed partial class RabbitMqTransport : ITransport
         ArgumentException.ThrowIfNullOrEmpty(replyTo);
         ArgumentNullException.ThrowIfNull(reply);
         Running();
+        var started = RabbitMqMetrics.Start();
         try
         {
             var channel = (await _plain!.GetAsync(cancellationToken).ConfigureAwait(false)).Channel;
@@ -301,9 +315,11 @@ public sealed partial class RabbitMqTransport : ITransport
             // The default exchange routes by queue name; direct reply-to addresses are names it knows.
             await channel.BasicPublishAsync("", replyTo, mandatory: false, Wire.Properties(reply, persistent: false), reply.Data.Utf8, cancellationToken)
                 .ConfigureAwait(false);
+            RabbitMqMetrics.Published(RabbitMqMetrics.DefaultExchange, started);
         }
         catch (Exception e) when (e is OperationInterruptedException or IOException)
         {
+            RabbitMqMetrics.Published(RabbitMqMetrics.DefaultExchange, started, e.GetType().Name);
             throw Unavailable(e.Message, e);
         }
     }

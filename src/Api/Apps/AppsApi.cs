@@ -185,12 +185,14 @@ internal sealed class AppsApi
     {
         using var left = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         _watches[watch.Subscriber] = left;
+        AppMetrics.Watching(watch.Agent, +1);
         try
         {
             await stream(left.Token);
         }
         finally
         {
+            AppMetrics.Watching(watch.Agent, -1);
             _watches.TryRemove(watch.Subscriber, out _);
         }
     }

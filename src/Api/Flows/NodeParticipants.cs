@@ -275,6 +275,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         await broker.DeclareOutportAsync(exchange, FlowPortOptions.Default, cancellationToken);
         using var producer = MessagingTracing.StartPublish(MessagingTracing.SystemOf(broker.Name), exchange);
         await broker.PublishAsync(exchange, body, MessagingTracing.TraceParentOf(producer) ?? MessagingTracing.CurrentTraceParent, cancellationToken);
+        FlowMetrics.Sent(exchange);
     }
 
     private IFlowBroker Broker => _services.GetService<IFlowBroker>()
@@ -345,6 +346,7 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
 
     private async ValueTask DeliverAsync(NodeFlow flow, NodeSubscription subscription, FlowDelivery delivery)
     {
+        FlowMetrics.Delivered(delivery.Exchange, subscription.Topic);
         // The node's callback runs inside the message's consumer span, so the node gets its traceparent header.
         using var span = MessagingTracing.StartProcess(MessagingTracing.SystemOf(Broker.Name), subscription.Topic, delivery.TraceParent, null, flow.Role);
         JsonPayload data;

@@ -71,8 +71,11 @@ public static class GrpcApiRegistration
     public static IServiceCollection AddTrellisGrpc(this IServiceCollection services)
     {
         services.AddSingleton<ErrorInterceptor>();
+        services.AddSingleton<MetricsInterceptor>();
         services.AddGrpc(static options =>
         {
+            // Outermost, so rpc.server.call.duration carries the status the error interceptor gives the client.
+            options.Interceptors.Add<MetricsInterceptor>();
             options.Interceptors.Add<ErrorInterceptor>();
             options.EnableDetailedErrors = false;
         }).AddJsonTranscoding(static options => options.TypeRegistry = MessagingGrpcService.DetailTypes);

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Activities;
@@ -85,6 +86,7 @@ public static class TrellisApp
         builder.Services.AddTrellisFlowsApi();
         builder.Services.AddTrellisEdge(builder.Configuration);
         builder.Services.AddTrellisConsole(builder.Configuration);
+        builder.Services.AddHostedService<GatewayGauges>();
         if (role == "silo")
         {
             builder.Services.AddTrellisActivities(builder.Configuration);

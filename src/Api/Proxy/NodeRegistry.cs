@@ -80,6 +80,15 @@ public sealed partial class NodeRegistry
 
     internal LiveNode? Find(string id) => _nodes.GetValueOrDefault(id);
 
+    /// <summary>Adds this gateway's nodes to <paramref name="counts"/>, indexed by <see cref="NodeStatus"/> (the gauge of node states).</summary>
+    internal void CountByStatus(Span<int> counts)
+    {
+        foreach (var node in _nodes.Values)
+        {
+            counts[(int)node.Record.Status]++;
+        }
+    }
+
     /// <summary>The id of the node a token belongs to, whichever gateway serves it, or null.</summary>
     internal async ValueTask<string?> NodeIdForTokenAsync(string token, CancellationToken cancellationToken)
     {

@@ -440,6 +440,7 @@ public sealed partial class MessageBus : IAsyncDisposable
     /// <summary>Runs the handler; replies inline when it completes synchronously, else in the background.</summary>
     private void RunRequest(Subscription subscription, RequestHandler handler, TransportMessage message)
     {
+        var started = BusMetrics.RequestStarted();
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
         var cancel = subscription.RentCancellation();
         var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
@@ -454,7 +455,7 @@ public sealed partial class MessageBus : IAsyncDisposable
             var failed = HandlerFailed(subscription, e);
             span.Finish(failed.Code);
             span.Leave();
-            FinishRequest(subscription, message, failed);
+            FinishRequest(subscription, message, failed, started);
             return;
         }
 
@@ -464,16 +465,16 @@ public sealed partial class MessageBus : IAsyncDisposable
             var result = running.Result;
             span.Finish(result.Code);
             span.Leave();
-            FinishRequest(subscription, message, result);
+            FinishRequest(subscription, message, result, started);
             return;
         }
 
         span.Leave();
-        _ = CompleteRequestAsync(subscription, message, running, cancel, span);
+        _ = CompleteRequestAsync(subscription, message, running, cancel, span, started);
     }
 
     private async Task CompleteRequestAsync(
-        Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel, BusTracing.DeliverySpan span)
+        Subscription subscription, TransportMessage message, ValueTask<Message> running, CancellationTokenSource cancel, BusTracing.DeliverySpan span, long started)
     {
         // Only handlers that go asynchronous pay for being cancelled when their subscription stops.
         using var stopping = subscription.Stopping.UnsafeRegister(static c => ((CancellationTokenSource)c!).Cancel(), cancel);
@@ -493,11 +494,12 @@ public sealed partial class MessageBus : IAsyncDisposable
         }
 
         span.Finish(result.Code);
-        FinishRequest(subscription, message, result);
+        FinishRequest(subscription, message, result, started);
     }
 
-    private void FinishRequest(Subscription subscription, TransportMessage request, Message result)
+    private void FinishRequest(Subscription subscription, TransportMessage request, Message result, long started)
     {
+        BusMetrics.RequestFinished(request.Topic, subscription.Group, result.Code, started);
         try
         {
             if (Codes.IsError(result.Code))
@@ -560,6 +562,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private void RunSignal(Subscription subscription, SignalHandler handler, TransportMessage message)
     {
+        BusMetrics.SignalDelivered(message.Topic);
         var signal = new Signal(message.Topic, message.Data, message.Sender, message.MessageId);
         var cancel = subscription.RentCancellation();
         var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
@@ -761,6 +764,7 @@ public sealed partial class MessageBus : IAsyncDisposable
 
     private void Report(int code, string topic, string sender, JsonPayload requestData, JsonPayload userData, string origin)
     {
+        BusMetrics.ErrorReported(topic, code);
         var report = new ErrorReport(code, topic, sender, requestData, userData, _time.GetUtcNow(), origin);
         Errors.Add(report);
         if (string.Equals(topic, _options.ErrorTopic, StringComparison.Ordinal) || Volatile.Read(ref _disposed) != 0)

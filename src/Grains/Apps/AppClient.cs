@@ -147,6 +147,9 @@ public sealed class AppWatch : IAsyncDisposable
     /// <summary>This watch's subscriber id at the app.</summary>
     public string Subscriber { get; }
 
+    /// <summary>The agent the app runs, as its watch-ack said.</summary>
+    public string? Agent { get; private set; }
+
     /// <summary>The events, in order; completes after a kick.</summary>
     public ChannelReader<AppWatchEvent> Events => _events.Reader;
 
@@ -154,6 +157,7 @@ public sealed class AppWatch : IAsyncDisposable
 
     internal void Acknowledge(JsonElement reply)
     {
+        Agent = reply.TryGetProperty("agent", out var agent) && agent.ValueKind == JsonValueKind.String ? agent.GetString() : null;
         lock (_lock)
         {
             Write(new AppWatchEvent("watch-ack", App, Path, null));

@@ -189,6 +189,7 @@ public sealed partial class AppGrain(
                 Pump();
             }
 
+            AppMetrics.Poked(State.Agent, acked: false);
             return Nack(ex);
         }
 
@@ -203,6 +204,7 @@ public sealed partial class AppGrain(
         State.Remember(call.MessageId);
         await WriteAsync();
         await DeliverAsync(deliveries);
+        AppMetrics.Poked(State.Agent, acked: true);
         return Ok(new { ack = true });
     }
 
@@ -251,7 +253,7 @@ public sealed partial class AppGrain(
 
         var initial = step.Effects.OfType<AgentEffect.Give>().Select(g => g.Data).ToArray();
         await DeliverAsync(deliveries);
-        return Ok(new { ack = true, path, facts = initial, seq });
+        return Ok(new { ack = true, path, facts = initial, seq, agent = State.Agent });
     }
 
     private async Task<Message> LeaveAsync(AppCall call, JsonElement data)

@@ -43,6 +43,7 @@ internal sealed partial class FlowQueueConsumer : FlowConsumerBase
             return;
         }
 
+        RabbitMqMetrics.Consumed(_queue);
         var buffer = ArrayPool<byte>.Shared.Rent(body.Length);
         body.CopyTo(buffer);
         var delivery = new Delivery(this, deliveryTag, buffer, body.Length, exchange, TraceParent(properties), redelivered);
@@ -119,6 +120,7 @@ internal sealed partial class FlowQueueConsumer : FlowConsumerBase
             return;
         }
 
+        var started = RabbitMqMetrics.Start();
         try
         {
             if (ack)
@@ -129,9 +131,12 @@ internal sealed partial class FlowQueueConsumer : FlowConsumerBase
             {
                 await channel.BasicNackAsync(deliveryTag, multiple: false, requeue).ConfigureAwait(false);
             }
+
+            RabbitMqMetrics.Settled(ack, _queue, started);
         }
         catch (Exception e) when (e is OperationInterruptedException or ObjectDisposedException or IOException)
         {
+            RabbitMqMetrics.Settled(ack, _queue, started, e.GetType().Name);
             LogSettleFailed(_logger, _queue, e.Message);
         }
     }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using Trellis.Flows.Broker;
+using Trellis.Transport.RabbitMq.Internal;
 
 namespace Trellis.Transport.RabbitMq.Flows;
 
@@ -25,6 +26,7 @@ internal sealed partial class FlowTapConsumer(IChannel channel, RabbitMqFlowBrok
             return;
         }
 
+        RabbitMqMetrics.Consumed(exchange);
         try
         {
             await handler(exchange, body, Stopping.Token).ConfigureAwait(false);

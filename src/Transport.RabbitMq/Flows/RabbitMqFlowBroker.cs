@@ -468,13 +468,16 @@ public sealed partial class RabbitMqFlowBroker : IFlowBroker
             properties.Headers = new Dictionary<string, object?>(1, StringComparer.Ordinal) { [Wire.TraceParentHeader] = traceParent };
         }
 
+        var started = RabbitMqMetrics.Start();
         try
         {
             var opened = await publisher.GetAsync(cancellationToken).ConfigureAwait(false);
             await opened.Channel.BasicPublishAsync(exchange, routingKey, mandatory, properties, body, cancellationToken).ConfigureAwait(false);
+            RabbitMqMetrics.Published(exchange, started);
         }
         catch (Exception e) when (e is OperationInterruptedException or IOException or ObjectDisposedException)
         {
+            RabbitMqMetrics.Published(exchange, started, e.GetType().Name);
             throw RabbitMqTransport.Unavailable($"cannot publish to {(exchange.Length == 0 ? $"queue '{routingKey}'" : $"exchange '{exchange}'")}: {e.Message}", e);
         }
     }

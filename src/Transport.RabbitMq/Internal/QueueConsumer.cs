@@ -20,6 +20,7 @@ internal sealed partial class QueueConsumer : AsyncDefaultBasicConsumer, IAsyncD
     private readonly AcknowledgedDelivery _acknowledged = new();
     private readonly bool _durable;
     private readonly bool _deleteWhenUnused;
+    private readonly string _metricsDestination;
     private int _disposed;
 
     public QueueConsumer(IChannel channel, RabbitMqTransport owner, QueueSpec spec, string queue, DeliveryHandler handler, ILogger logger)
@@ -36,6 +37,10 @@ internal sealed partial class QueueConsumer : AsyncDefaultBasicConsumer, IAsyncD
         // answering the cancel, so a request published in between would be routed into a dying queue and
         // lost instead of coming back as 404. Deleting it ourselves (if unused) is synchronous.
         _deleteWhenUnused = spec.Group is not null && !_durable;
+
+        // A group-less slot's queue has a name the broker made up, new with every subscription: metrics name it by
+        // what it is bound to instead, so their label values stay few.
+        _metricsDestination = spec.Group is null ? $"{spec.Exchange.ToString().ToLowerInvariant()}:{spec.Pattern}" : queue;
     }
 
     public QueueSpec Spec { get; }
@@ -58,6 +63,7 @@ internal sealed partial class QueueConsumer : AsyncDefaultBasicConsumer, IAsyncD
             return;
         }
 
+        RabbitMqMetrics.Consumed(_metricsDestination);
         TransportMessage message;
         try
         {
@@ -171,6 +177,7 @@ internal sealed partial class QueueConsumer : AsyncDefaultBasicConsumer, IAsyncD
             return;
         }
 
+        var started = RabbitMqMetrics.Start();
         try
         {
             if (ack)
@@ -181,9 +188,12 @@ internal sealed partial class QueueConsumer : AsyncDefaultBasicConsumer, IAsyncD
             {
                 await channel.BasicNackAsync(deliveryTag, multiple: false, requeue).ConfigureAwait(false);
             }
+
+            RabbitMqMetrics.Settled(ack, _metricsDestination, started);
         }
         catch (Exception e) when (e is OperationInterruptedException or ObjectDisposedException or IOException)
         {
+            RabbitMqMetrics.Settled(ack, _metricsDestination, started, e.GetType().Name);
             LogSettleFailed(_logger, Queue, e.Message);
         }
     }

@@ -21,6 +21,7 @@ internal sealed partial class ReplyConsumer(IChannel channel, ReplyHandler onRep
         ReadOnlyMemory<byte> body,
         CancellationToken cancellationToken)
     {
+        RabbitMqMetrics.Consumed(Wire.DirectReplyTo);
         try
         {
             onReply(Wire.Read(routingKey, properties, body));

@@ -72,6 +72,9 @@ public sealed partial class EdgeLinks
     /// <summary>The providers whose links this gateway holds now.</summary>
     public IReadOnlyCollection<string> Connected => [.. _links.Keys];
 
+    /// <summary>How many device links this gateway holds now.</summary>
+    internal int LinkCount => _links.Count;
+
     /// <summary>Serves one device's link until it ends.</summary>
     public async Task RunAsync(IAsyncStreamReader<DeviceMessage> requestStream, IServerStreamWriter<LinkMessage> responseStream, ServerCallContext context)
     {

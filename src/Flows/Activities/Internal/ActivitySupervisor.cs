@@ -206,10 +206,15 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
             foreach (var port in _manifest.Inports)
             {
                 var inport = port;
+                var queue = _manifest.QueueOf(port);
                 run.Consumers.Add(await _broker.ConsumeAsync(
-                    _manifest.QueueOf(port),
+                    queue,
                     new FlowConsumerOptions(_options.Prefetch),
-                    (delivery, token) => run.DeliverAsync(delivery, inport, token),
+                    (delivery, token) =>
+                    {
+                        FlowMetrics.Delivered(delivery.Exchange, queue);
+                        return run.DeliverAsync(delivery, inport, token);
+                    },
                     ct));
             }
         }
@@ -399,6 +404,7 @@ internal sealed class ActivitySupervisor : IAsyncDisposable
                     try
                     {
                         await owner._broker.PublishAsync(exchange, reply.Data, MessagingTracing.TraceParentOf(producer ?? span) ?? source?.TraceParent, CancellationToken.None);
+                        FlowMetrics.Sent(exchange);
                     }
                     catch (Exception e)
                     {

@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using Trellis.Bench.Gateway;
+using Trellis.Bench.RabbitMq;
+using Trellis.Core.Diagnostics;
+using Trellis.Hosting.Telemetry;
+
+namespace Trellis.Bench.Telemetry;
+
+/// <summary>
+/// The cost of telemetry (issue 13): P2 (request/reply over RabbitMQ) and P3 (the HTTP gateway, wrk at saturation) with
+/// tracing and metrics on against off, in one run, rounds interleaved (on, off, off, on …) and medians compared.
+/// </summary>
+/// <remarks>
+/// "On" is the real OpenTelemetry SDK listening as a Trellis process does (TelemetryRegistration): a TracerProvider
+/// sampling every trace of the Trellis and Orleans sources, ASP.NET Core and HttpClient, with a batch processor in front
+/// of an exporter that drops what it is given (OTLP's serialisation and network are the collector's cost, not the
+/// process's); a MeterProvider on the Trellis and Microsoft.Orleans meters, ASP.NET Core, HttpClient and the runtime,
+/// collected every second by a periodic reader (more often than a Prometheus scrape). "Off" is no provider at all.
+/// The providers are made and disposed around each round, so both sides run on the same process, connections and JIT.
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32]</c>; P2 needs a broker
+/// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
+/// </remarks>
+public static class TelemetryCost
+{
+    /// <summary>The issue's goal: at most this much slower with telemetry on.</summary>
+    private const double Goal = 0.05;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var at = Array.IndexOf(args, "--telemetry-parts");
+        var parts = at >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : ["p2", "p3"];
+        var only = Array.IndexOf(args, "--telemetry-only");
+        Only = only >= 0 && only + 1 < args.Length ? args[only + 1] : null;
+        if (parts.Contains("p2"))
+        {
+            await RunP2Async(args);
+        }
+
+        if (parts.Contains("p3"))
+        {
+            await RunP3Async(args);
+        }
+
+        return 0;
+    }
+
+    /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); null: both.</summary>
+    private static string? Only { get; set; }
+
+    /// <summary>Tracing and metrics as a Trellis process has them, with exports dropped.</summary>
+    private static IDisposable TelemetryOn()
+    {
+        var tracer = Only == "metrics" ? null : Sdk.CreateTracerProviderBuilder()
+            .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(1.0)))
+            .AddSource(TrellisTelemetry.Name)
+            .AddSource(TelemetryRegistration.OrleansSources)
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation()
+            .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>()))
+            .Build();
+        var meter = Only == "tracing" ? null : Sdk.CreateMeterProviderBuilder()
+            .AddMeter(TrellisTelemetry.Name, TelemetryRegistration.OrleansMeter)
+            .AddAspNetCoreInstrumentation()
+            .AddHttpClientInstrumentation()
+            .AddRuntimeInstrumentation()
+            .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), exportIntervalMilliseconds: 1000))
+            .Build();
+        return new Both(tracer, meter);
+    }
+
+    // ---------------------------------------------------------------- P2
+
+    private static async Task RunP2Async(string[] args)
+    {
+        var settings = P2.Settings.Parse(args);
+        if (settings.Uri is null)
+        {
+            Console.WriteLine($"Telemetry P2: skipped, no broker (pass an amqp:// URI or set {P2.Variable})");
+            return;
+        }
+
+        var payload = P2.Payload(128);
+        await using var ours = await P2.OursRig.StartAsync(settings, $"p2t.{Guid.NewGuid():N}"[..12], payload);
+        Console.WriteLine($"Telemetry P2 rabbitmq-rr: {settings.Rounds} rounds per side and level, interleaved on/off/off/on, payload {payload.Length} B");
+        foreach (var inFlight in new[] { 1, 16 })
+        {
+            var count = inFlight == 1 ? 2_000 : 10_000;
+            await P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0);
+            using (TelemetryOn())
+            {
+                await P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0);
+            }
+
+            var on = new List<P2.Result>();
+            var off = new List<P2.Result>();
+            for (var round = 0; round < settings.Rounds; round++)
+            {
+                foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
+                {
+                    P2.Settle();
+                    using var providers = telemetry ? TelemetryOn() : null;
+                    (telemetry ? on : off).Add(await P2.MeasureAsync(ours.CallAsync, inFlight, count, 0));
+                }
+            }
+
+            var (o, f) = (P2.Result.Median(on), P2.Result.Median(off));
+            Report($"P2 inflight={inFlight}", f.PerSecond, o.PerSecond, f.P50Micros, o.P50Micros, "µs",
+                string.Create(CultureInfo.InvariantCulture, $"CPU per call off={f.CpuMicros:0}µs on={o.CpuMicros:0}µs, alloc off={f.Bytes:0}B on={o.Bytes:0}B"));
+        }
+    }
+
+    // ---------------------------------------------------------------- P3
+
+    private static async Task RunP3Async(string[] args)
+    {
+        var at = Array.IndexOf(args, "--p3-concurrency");
+        var concurrency = at >= 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : 32;
+        P3.EnsureTools();
+        if (!File.Exists(Nginx.Binary) || !File.Exists(Wrk.Binary))
+        {
+            Console.WriteLine("Telemetry P3: skipped, needs nginx and wrk (scripts/bench-deps.sh installs them)");
+            return;
+        }
+
+        await using var nginx = await Nginx.StartAsync(Environment.ProcessorCount, P3.StaticReply, upstream: null, proxyStaticNode: true);
+        // The all-in-one process (its own one-silo cluster on free ports, state in memory), so it needs nothing running.
+        await using var gateway = await P3.StartGatewayAsync(
+            new Dictionary<string, string?>
+            {
+                // No providers of the process's own: the bench adds and removes them round by round.
+                ["Trellis:Telemetry:Tracing"] = "false",
+                ["Trellis:Telemetry:Metrics"] = "false",
+                ["Trellis:Storage:Provider"] = "Memory",
+                ["Trellis:Cluster:SiloPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+                ["Trellis:Cluster:GatewayPort"] = FreePort().ToString(CultureInfo.InvariantCulture),
+                ["Trellis:Cluster:ClusterId"] = $"bench-{Guid.NewGuid():N}",
+                ["Trellis:Grpc:Url"] = "",
+            },
+            role: "silo");
+        using var http = new HttpClient();
+        var (nodeId, token) = await P3.RegisterAsync(http, gateway.Address, nginx.Node!);
+        var body = JsonSerializer.SerializeToUtf8Bytes(new { topic = P3.Topic, message = new { n = 1, text = "hello trellis" }, timeout = 30 });
+        var scripts = Directory.CreateTempSubdirectory("trellis-bench-telemetry-");
+        try
+        {
+            var script = Wrk.WriteScript(scripts.FullName, "gateway", body, token);
+            var url = new Uri(gateway.Address, $"/request/{nodeId}");
+            var duration = TimeSpan.FromSeconds(3);
+            await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
+            using (TelemetryOn())
+            {
+                await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
+            }
+
+            Console.WriteLine($"Telemetry P3 gateway: wrk -t1 -c{concurrency}, {duration.TotalSeconds:0} s per round, {Harness.Rounds} rounds per side, interleaved on/off/off/on");
+            var rates = (On: new List<double>(), Off: new List<double>());
+            var p50 = (On: new List<double>(), Off: new List<double>());
+            var cpu = (On: new List<double>(), Off: new List<double>());
+            var bytes = (On: new List<double>(), Off: new List<double>());
+            for (var round = 0; round < Harness.Rounds; round++)
+            {
+                foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
+                {
+                    P2.Settle();
+                    using var providers = telemetry ? TelemetryOn() : null;
+                    var cpu0 = CpuTime.Seconds(Environment.ProcessId);
+                    var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+                    var result = await Wrk.RunAsync(url, script, concurrency, duration);
+                    var cpuPerRequest = (CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / result.Requests;
+                    (telemetry ? bytes.On : bytes.Off).Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / result.Requests);
+                    if (result.SocketErrors is { } errors)
+                    {
+                        Console.WriteLine($"Telemetry P3   warning: {errors}");
+                    }
+
+                    (telemetry ? rates.On : rates.Off).Add(result.RequestsPerSecond);
+                    (telemetry ? p50.On : p50.Off).Add(result.P50Ms * 1000);
+                    (telemetry ? cpu.On : cpu.Off).Add(cpuPerRequest);
+                }
+            }
+
+            Report("P3 gateway", Harness.Median(rates.Off), Harness.Median(rates.On), Harness.Median(p50.Off), Harness.Median(p50.On), "µs",
+                string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0}µs on={Harness.Median(cpu.On):0}µs, alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
+        }
+        finally
+        {
+            scripts.Delete(recursive: true);
+        }
+    }
+
+    private static void Report(string what, double offRate, double onRate, double offP50, double onP50, string unit, string more)
+    {
+        var slower = 1 - (onRate / offRate);
+        Console.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"Telemetry {what}: off {offRate:0}/s p50={offP50:0}{unit}  on {onRate:0}/s p50={onP50:0}{unit}  on/off tput-ratio={onRate / offRate:0.000} " +
+            $"p50-ratio={onP50 / offP50:0.000} ({slower * 100:0.0}% slower; goal ≤ {Goal * 100:0}%: {(slower <= Goal ? "met" : "MISSED")}); {more}"));
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>An exporter that takes every batch and keeps nothing.</summary>
+    private sealed class DroppingExporter<T> : BaseExporter<T>
+        where T : class
+    {
+        public override ExportResult Export(in Batch<T> batch)
+        {
+            foreach (var _ in batch)
+            {
+            }
+
+            return ExportResult.Success;
+        }
+    }
+
+    private sealed class Both(IDisposable? first, IDisposable? second) : IDisposable
+    {
+        public void Dispose()
+        {
+            first?.Dispose();
+            second?.Dispose();
+        }
+    }
+}
