@@ -41,11 +41,13 @@ public interface IFlowGraphGrain : IGrainWithStringKey
     /// <summary>The graph as JSON; an empty graph when it was never set.</summary>
     Task<string> Get();
 
-    /// <summary>Replaces the graph and rewires: unbinds what is gone, binds what is new.</summary>
-    Task<FlowGraphSetup> Set(string graph);
+    /// <summary>Replaces the graph and rewires: unbinds what is gone, binds what is new. A graph naming a port a
+    /// discovered participant does not have (or hides) is refused as the error, and the graph stays as it was.</summary>
+    Task<FlowEditResult> Set(string graph);
 
     /// <summary>Applies one edit (a <see cref="Trellis.Flows.Graphs.GraphChange"/> as JSON) and rewires; a bad edit
-    /// leaves the graph unchanged and comes back as the error.</summary>
+    /// leaves the graph unchanged and comes back as the error; so does an edge, IIP or exported port naming a port its
+    /// discovered participant does not have (or hides).</summary>
     Task<FlowEditResult> Apply(string change);
 
     Task<FlowGraphSetup> Setup();
