@@ -22,7 +22,7 @@ internal static class HostCommand
     {
         var activity = new Argument<string?>("activity") { Description = "run only this activity (uuid, name or @scope/name)", Arity = ArgumentArity.ZeroOrOne };
         var broker = new Option<string>("--broker") { Description = "amqp:// URL of RabbitMQ (or TRELLIS_BROKER)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("TRELLIS_BROKER") is { Length: > 0 } b ? b : DefaultBroker };
-        var url = new Option<Uri?>("--url") { Description = "a gateway to report activity states to" };
+        var url = new Option<Uri?>("--url") { Description = "a gateway to report activity states to", CustomParser = static result => GatewayUrl(result) };
         var token = ClusterClient.TokenOption();
         var prefetch = new Option<int>("--prefetch") { Description = "messages in flight per activity", DefaultValueFactory = _ => 64 };
         var hostId = new Option<string?>("--host-id") { Description = "this host's id in participant ids and states (default machine name + random)" };
@@ -95,6 +95,19 @@ internal static class HostCommand
     {
         var option = parse.CommandResult.Command.Options.FirstOrDefault(static o => o.Name == "--stop-timeout");
         return option is Option<double> stop ? TimeSpan.FromSeconds(Math.Clamp(parse.GetValue(stop), 0, 3_600) + 15) : null;
+    }
+
+    /// <summary>--url as an http(s) address (System.CommandLine has no parser of its own for Uri).</summary>
+    private static Uri? GatewayUrl(System.CommandLine.Parsing.ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+        {
+            return uri;
+        }
+
+        result.AddError($"--url must be an http:// or https:// URL, not '{text}'");
+        return null;
     }
 
     private static IFlowBroker OpenBroker(string url)
