@@ -14,6 +14,8 @@ internal sealed partial class FlowGraphGrain(
     [PersistentState("graph")] IPersistentState<FlowGraphState> state,
     ILogger<FlowGraphGrain> logger) : Grain, IFlowGraphGrain
 {
+    private FlowDirectoryVersion? _wiredAt;
+
     private IFlowBroker Broker => ServiceProvider.GetRequiredService<IFlowBroker>();
 
     private IFlowDirectoryGrain Directory => GrainFactory.GetGrain<IFlowDirectoryGrain>(IFlowDirectoryGrain.Key);
@@ -61,12 +63,17 @@ internal sealed partial class FlowGraphGrain(
 
     public Task<FlowGraphSetup> Setup() => Task.FromResult(Current());
 
-    public async Task ParticipantsChanged()
+    public async Task ParticipantsChanged(FlowDirectoryVersion version)
     {
-        if (state.State.Graph is not null)
+        // A burst of announcements sends a burst of notices; one rewire with the latest definitions answers them all.
+        if (state.State.Graph is null || _wiredAt?.Covers(version) == true)
         {
-            await RewireAsync(Load(), await ParticipantsAsync());
+            return;
         }
+
+        var now = await Directory.Version();
+        await RewireAsync(Load(), await ParticipantsAsync());
+        _wiredAt = now;
     }
 
     public async Task<FlowNetworkState> Start()
