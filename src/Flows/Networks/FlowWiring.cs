@@ -123,6 +123,76 @@ public static class FlowWiring
         return new FlowWiringPlan(bindings, pending, initials, resolver.Problems);
     }
 
+    /// <summary>What is wrong with the ports of known participants that <paramref name="graph"/> names (edges, IIPs and
+    /// exported ports): a port the participant does not announce, or announces hidden. Nodes whose participant has not
+    /// appeared yet (pending) and msgflo routing nodes are not checked. Each entry names the node and the port.</summary>
+    public static IReadOnlyList<string> PortErrors(FlowGraph graph, IReadOnlyDictionary<string, ParticipantDefinition> participantsByRole)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(participantsByRole);
+        var errors = new List<string>();
+        void Check(FlowPortRef end, bool inport, string what)
+        {
+            if (PortError(graph, end, inport, participantsByRole, what) is { } error)
+            {
+                errors.Add(error);
+            }
+        }
+
+        foreach (var connection in graph.Connections)
+        {
+            if (connection.Src is { } src)
+            {
+                Check(src, inport: false, $"edge {src} -> {connection.Tgt}");
+                Check(connection.Tgt, inport: true, $"edge {src} -> {connection.Tgt}");
+            }
+            else
+            {
+                Check(connection.Tgt, inport: true, $"initial packet to {connection.Tgt}");
+            }
+        }
+
+        foreach (var (name, export) in graph.Inports)
+        {
+            Check(new FlowPortRef(export.Process, export.Port), inport: true, $"exported inport '{name}'");
+        }
+
+        foreach (var (name, export) in graph.Outports)
+        {
+            Check(new FlowPortRef(export.Process, export.Port), inport: false, $"exported outport '{name}'");
+        }
+
+        return errors;
+    }
+
+    /// <summary>What is wrong with one port of a graph node (<paramref name="what"/> says where the graph names it), or
+    /// null when the port is fine, the node is not a participant, or its participant has not appeared yet.</summary>
+    public static string? PortError(FlowGraph graph, FlowPortRef end, bool inport, IReadOnlyDictionary<string, ParticipantDefinition> participantsByRole, string what)
+    {
+        ArgumentNullException.ThrowIfNull(graph);
+        ArgumentNullException.ThrowIfNull(end);
+        ArgumentNullException.ThrowIfNull(participantsByRole);
+        return IsParticipant(graph.Processes.GetValueOrDefault(end.Process)) && participantsByRole.TryGetValue(end.Process, out var participant)
+            ? PortError(participant, end, inport, what)
+            : null;
+    }
+
+    private static string? PortError(ParticipantDefinition participant, FlowPortRef end, bool inport, string what)
+    {
+        var direction = inport ? "inport" : "outport";
+        var port = inport ? participant.FindInport(end.Port) : participant.FindOutport(end.Port);
+        if (port is null)
+        {
+            var ports = inport ? participant.Inports : participant.Outports;
+            var has = ports.Count == 0 ? $"it has no {direction}s" : $"its {direction}s are {string.Join(", ", ports.Select(static p => p.Id))}";
+            return $"{what}: participant '{participant.Id}' (role '{end.Process}') has no {direction} '{end.Port}' ({has})";
+        }
+
+        return string.IsNullOrEmpty(port.Queue)
+            ? $"{what}: the {direction} '{end.Port}' of participant '{participant.Id}' (role '{end.Process}') is hidden (no queue)"
+            : null;
+    }
+
     /// <summary>The queue (inport) or exchange (outport) of a participant's port, or null when it has no such port
     /// or the port is hidden.</summary>
     public static string? FindQueue(ParticipantDefinition participant, string port, bool inport) =>
@@ -202,21 +272,13 @@ public static class FlowWiring
                 return null; // pending: the node is listed as waiting for its participant
             }
 
-            var direction = inport ? "inport" : "outport";
-            var port = inport ? participant.FindInport(end.Port) : participant.FindOutport(end.Port);
-            if (port is null)
+            if (PortError(participant, end, inport, what) is { } error)
             {
-                Problems.Add($"{what}: participant '{participant.Id}' (role '{end.Process}') has no {direction} '{end.Port}'");
+                Problems.Add(error);
                 return null;
             }
 
-            if (string.IsNullOrEmpty(port.Queue))
-            {
-                Problems.Add($"{what}: the {direction} '{end.Port}' of participant '{participant.Id}' (role '{end.Process}') is hidden (no queue)");
-                return null;
-            }
-
-            return port.Queue;
+            return FindQueue(participant, end.Port, inport);
         }
     }
 }

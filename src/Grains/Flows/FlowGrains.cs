@@ -26,6 +26,10 @@ public interface IFlowDirectoryGrain : IGrainWithStringKey
 
     Task<FlowParticipantEntry[]> Participants();
 
+    /// <summary>How many changes this activation has made (with the activation's epoch): a graph that wired with the
+    /// definitions read after a version skips the notices of that version and older.</summary>
+    Task<FlowDirectoryVersion> Version();
+
     /// <summary>The payload of the participant to wire for each role (the one that announced last).</summary>
     Task<Dictionary<string, string>> DefinitionsByRole();
 
@@ -41,18 +45,21 @@ public interface IFlowGraphGrain : IGrainWithStringKey
     /// <summary>The graph as JSON; an empty graph when it was never set.</summary>
     Task<string> Get();
 
-    /// <summary>Replaces the graph and rewires: unbinds what is gone, binds what is new.</summary>
-    Task<FlowGraphSetup> Set(string graph);
+    /// <summary>Replaces the graph and rewires: unbinds what is gone, binds what is new. A graph naming a port a
+    /// discovered participant does not have (or hides) is refused as the error, and the graph stays as it was.</summary>
+    Task<FlowEditResult> Set(string graph);
 
     /// <summary>Applies one edit (a <see cref="Trellis.Flows.Graphs.GraphChange"/> as JSON) and rewires; a bad edit
-    /// leaves the graph unchanged and comes back as the error.</summary>
+    /// leaves the graph unchanged and comes back as the error; so does an edge, IIP or exported port naming a port its
+    /// discovered participant does not have (or hides).</summary>
     Task<FlowEditResult> Apply(string change);
 
     Task<FlowGraphSetup> Setup();
 
-    /// <summary>Participants changed: bind what now can be bound and send the IIPs now deliverable.</summary>
+    /// <summary>Participants changed (the directory at <paramref name="version"/>): bind what now can be bound and send
+    /// the IIPs now deliverable, unless this graph rewired with definitions as new as that already.</summary>
     [OneWay]
-    Task ParticipantsChanged();
+    Task ParticipantsChanged(FlowDirectoryVersion version);
 
     Task<FlowNetworkState> Start();
 
@@ -82,6 +89,14 @@ public sealed record FlowGraphSetup(
 /// <summary>The outcome of an edit: the new setup, or the error (a <see cref="Trellis.Core.Errors.ErrorKind"/> and message).</summary>
 [GenerateSerializer, Immutable]
 public sealed record FlowEditResult([property: Id(0)] FlowGraphSetup? Setup, [property: Id(1)] int ErrorKind, [property: Id(2)] string? Error);
+
+/// <summary>A count of the directory's changes within one activation of it (<see cref="Epoch"/>).</summary>
+[GenerateSerializer, Immutable]
+public sealed record FlowDirectoryVersion([property: Id(0)] Guid Epoch, [property: Id(1)] long Changes)
+{
+    /// <summary>True when definitions read at this version include every change <paramref name="other"/> announces.</summary>
+    public bool Covers(FlowDirectoryVersion other) => other.Epoch == Epoch && other.Changes <= Changes;
+}
 
 /// <summary>A graph's network state (<c>network:status</c>).</summary>
 [GenerateSerializer, Immutable]

@@ -14,45 +14,66 @@ internal sealed partial class FlowGraphGrain(
     [PersistentState("graph")] IPersistentState<FlowGraphState> state,
     ILogger<FlowGraphGrain> logger) : Grain, IFlowGraphGrain
 {
+    private FlowDirectoryVersion? _wiredAt;
+
     private IFlowBroker Broker => ServiceProvider.GetRequiredService<IFlowBroker>();
 
     private IFlowDirectoryGrain Directory => GrainFactory.GetGrain<IFlowDirectoryGrain>(IFlowDirectoryGrain.Key);
 
     public Task<string> Get() => Task.FromResult(state.State.Graph ?? new FlowGraph().ToJson(indented: false));
 
-    public async Task<FlowGraphSetup> Set(string graph)
+    public async Task<FlowEditResult> Set(string graph)
     {
         var parsed = FlowGraph.FromJson(graph);
+        var participants = await ParticipantsAsync();
+        if (FlowWiring.PortErrors(parsed, participants) is { Count: > 0 } errors)
+        {
+            return Refused(errors);
+        }
+
         state.State.Graph = parsed.ToJson(indented: false);
         await Directory.AddGraph(this.GetPrimaryKeyString());
-        return await RewireAsync(parsed);
+        return new FlowEditResult(await RewireAsync(parsed, participants), 0, null);
     }
 
     public async Task<FlowEditResult> Apply(string change)
     {
         var graph = Load();
+        GraphChange edit;
         try
         {
-            FlowJson.ReadChange(change).ApplyTo(graph);
+            edit = FlowJson.ReadChange(change);
+            edit.ApplyTo(graph);
         }
         catch (TrellisException e)
         {
             return new FlowEditResult(null, (int)e.Kind, e.Message);
         }
 
+        var participants = await ParticipantsAsync();
+        if (PortErrors(graph, edit, participants) is { Count: > 0 } errors)
+        {
+            return Refused(errors);
+        }
+
         state.State.Graph = graph.ToJson(indented: false);
         await Directory.AddGraph(this.GetPrimaryKeyString());
-        return new FlowEditResult(await RewireAsync(graph), 0, null);
+        return new FlowEditResult(await RewireAsync(graph, participants), 0, null);
     }
 
     public Task<FlowGraphSetup> Setup() => Task.FromResult(Current());
 
-    public async Task ParticipantsChanged()
+    public async Task ParticipantsChanged(FlowDirectoryVersion version)
     {
-        if (state.State.Graph is not null)
+        // A burst of announcements sends a burst of notices; one rewire with the latest definitions answers them all.
+        if (state.State.Graph is null || _wiredAt?.Covers(version) == true)
         {
-            await RewireAsync(Load());
+            return;
         }
+
+        var now = await Directory.Version();
+        await RewireAsync(Load(), await ParticipantsAsync());
+        _wiredAt = now;
     }
 
     public async Task<FlowNetworkState> Start()
@@ -78,11 +99,45 @@ internal sealed partial class FlowGraphGrain(
 
     private FlowGraphSetup Current() => new([.. state.State.Bindings], [.. state.State.Pending], [.. state.State.Problems]);
 
-    /// <summary>Makes the broker match the graph: unbinds what the graph no longer has, binds what it newly can, and
-    /// sends the IIPs whose participant is known and that were not sent yet.</summary>
-    private async Task<FlowGraphSetup> RewireAsync(FlowGraph graph)
+    private static FlowEditResult Refused(IReadOnlyList<string> errors) =>
+        new(null, (int)ErrorKind.InvalidArgument, string.Join("; ", errors));
+
+    /// <summary>What is wrong with the ports an edit names (an edge's two ends, an IIP's target, an exported port's
+    /// node port), on participants already discovered; the graph's older problems are not the edit's.</summary>
+    private static IReadOnlyList<string> PortErrors(FlowGraph graph, GraphChange change, Dictionary<string, ParticipantDefinition> participants)
     {
-        var name = this.GetPrimaryKeyString();
+        var errors = new List<string>();
+        void Check(FlowPortRef end, bool inport, string what)
+        {
+            if (FlowWiring.PortError(graph, end, inport, participants, what) is { } error)
+            {
+                errors.Add(error);
+            }
+        }
+
+        switch (change.Kind)
+        {
+            case GraphChangeKind.AddEdge:
+                Check(change.Src!, inport: false, $"edge {change.Src} -> {change.Tgt}");
+                Check(change.Tgt!, inport: true, $"edge {change.Src} -> {change.Tgt}");
+                break;
+            case GraphChangeKind.AddInitial:
+                Check(change.Tgt!, inport: true, $"initial packet to {change.Tgt}");
+                break;
+            case GraphChangeKind.AddInport:
+                Check(new FlowPortRef(change.Node!, change.Port!), inport: true, $"exported inport '{change.Name}'");
+                break;
+            case GraphChangeKind.AddOutport:
+                Check(new FlowPortRef(change.Node!, change.Port!), inport: false, $"exported outport '{change.Name}'");
+                break;
+        }
+
+        return errors;
+    }
+
+    /// <summary>The participants known, by role, for wiring.</summary>
+    private async Task<Dictionary<string, ParticipantDefinition>> ParticipantsAsync()
+    {
         var participants = new Dictionary<string, ParticipantDefinition>(StringComparer.Ordinal);
         foreach (var (role, payload) in await Directory.DefinitionsByRole())
         {
@@ -96,6 +151,14 @@ internal sealed partial class FlowGraphGrain(
             }
         }
 
+        return participants;
+    }
+
+    /// <summary>Makes the broker match the graph: unbinds what the graph no longer has, binds what it newly can, and
+    /// sends the IIPs whose participant is known and that were not sent yet.</summary>
+    private async Task<FlowGraphSetup> RewireAsync(FlowGraph graph, Dictionary<string, ParticipantDefinition> participants)
+    {
+        var name = this.GetPrimaryKeyString();
         var plan = FlowWiring.Plan(graph, participants);
         var problems = plan.Problems.ToList();
         var broker = Broker;

@@ -41,19 +41,13 @@ public sealed class FlowNetworks(IGrainFactory grains, IFlowBroker broker) : IFl
     public async Task<FlowSetup> SetGraphAsync(string graph, FlowGraph definition, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        return ToSetup(await Graph(graph).Set(definition.ToJson(indented: false)).WaitAsync(cancellationToken));
+        return Unwrap(await Graph(graph).Set(definition.ToJson(indented: false)).WaitAsync(cancellationToken));
     }
 
     public async Task<FlowSetup> ApplyAsync(string graph, GraphChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
-        var result = await Graph(graph).Apply(FlowJson.WriteChange(change)).WaitAsync(cancellationToken);
-        if (result.Setup is null)
-        {
-            throw new TrellisException((ErrorKind)result.ErrorKind, result.Error ?? "the graph change was refused");
-        }
-
-        return ToSetup(result.Setup);
+        return Unwrap(await Graph(graph).Apply(FlowJson.WriteChange(change)).WaitAsync(cancellationToken));
     }
 
     public async Task<FlowSetup> GetSetupAsync(string graph, CancellationToken cancellationToken) =>
@@ -171,6 +165,11 @@ public sealed class FlowNetworks(IGrainFactory grains, IFlowBroker broker) : IFl
             return JsonValue.Create(Encoding.UTF8.GetString(body.Span));
         }
     }
+
+    private static FlowSetup Unwrap(FlowEditResult result) =>
+        result.Setup is { } setup
+            ? ToSetup(setup)
+            : throw new TrellisException((ErrorKind)result.ErrorKind, result.Error ?? "the graph change was refused");
 
     private static FlowSetup ToSetup(FlowGraphSetup setup) => new(setup.Bindings, setup.Pending, setup.Problems);
 

@@ -1,6 +1,9 @@
 using System.Text.Json.Nodes;
+using Microsoft.Extensions.DependencyInjection;
+using Trellis.Api.Tests.Flows.Fbp;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Cli;
+using Trellis.Flows.Broker;
 using Trellis.TestKit;
 using static Trellis.Api.Tests.Flows.FlowsTesting;
 
@@ -46,6 +49,34 @@ public sealed class FlowCliTests
         var wired = await RunAsync(gateway, "flow", "setup", fbp, "--graph", graph, "--wait", "--timeout", "20");
         Assert.True(wired.Exit == 0, wired.Err);
         Assert.Equal($"PUBSUB: \t {a}.OUT -> {b}.IN", wired.Out.Trim());
+    }
+
+    [Fact]
+    public async Task Setup_prints_the_roundrobin_and_deadletter_lines_as_msgflo_setup_does()
+    {
+        await using var gateway = await TestGateway.StartAsync();
+        var ct = TestContext.Current.CancellationToken;
+        var broker = gateway.Services.GetRequiredService<IFlowBroker>();
+        var id = Guid.NewGuid().ToString("N")[..10];
+        var (producer, worker, dead) = ($"producer{id}", $"worker{id}", $"dead{id}");
+        await using var p1 = await TestParticipant.StartAsync(broker, producer, $"lib{id}/Repeat", repeat: true, ct);
+        await using var p2 = await TestParticipant.StartAsync(broker, worker, $"lib{id}/Repeat", repeat: true, ct);
+        await using var p3 = await TestParticipant.StartAsync(broker, dead, $"lib{id}/Drop", repeat: false, ct);
+        await WaitForParticipantsAsync(gateway, producer, worker, dead);
+        using var folder = new TempFolder();
+        var fbp = Path.Combine(folder.Path, "roundrobin.fbp");
+        await File.WriteAllTextAsync(fbp, $"""
+            # @runtime msgflo
+            {producer}(lib{id}/Repeat) OUT -> IN rr(msgflo/RoundRobin) OUT -> IN {worker}(lib{id}/Repeat)
+            rr DEADLETTER -> IN {dead}(lib{id}/Drop)
+
+            """, ct);
+
+        var run = await RunAsync(gateway, "flow", "setup", fbp, "--graph", Unique("rr"));
+
+        Assert.True(run.Exit == 0, $"exit {run.Exit}; stdout: {run.Out}; stderr: {run.Err}");
+        Assert.Equal([$"DEADLETTER:\t {worker}.IN -> {dead}.IN", $"ROUNDROBIN:\t {producer}.OUT -> {worker}.IN"], run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal("", run.Err);
     }
 
     [Fact]
