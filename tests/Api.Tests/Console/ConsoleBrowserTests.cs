@@ -88,7 +88,7 @@ public sealed class ConsoleBrowserTests
         var result = JsonNode.Parse(resultLine["RESULT ".Length..])!;
         Assert.True((bool)result["ok"]! && process.ExitCode == 0, $"the browser check found problems: {context}");
         Assert.Equal(8, result["checked"]!.AsArray().Count(c => c!["page"] is not null));
-        foreach (var page in new[] { "cluster", "nodes", "apps", "flows", "activities", "devices", "errors", "topics", "apps-live", "errors-live" })
+        foreach (var page in new[] { "cluster", "nodes", "apps", "flows", "activities", "devices", "errors", "topics", "apps-live", "errors-live", "topics-live" })
         {
             Assert.True(File.Exists(Path.Combine(shots, $"console-{page}.png")), $"no screenshot of {page} in {shots}");
         }

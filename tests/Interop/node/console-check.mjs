@@ -2,7 +2,8 @@
 //   node console-check.mjs <gateway base URL> <screenshot directory> <app name>
 // Loads every page in Debian's chromium (headless), fails on console errors and on serious or critical axe-core
 // violations, keeps a screenshot of each page, then prints "TRAFFIC" and waits for the live figures to move while the
-// test drives traffic: the app's poke count on the Apps page and the error total on the Errors page.
+// test drives traffic: the app's poke count on the Apps page, the error total on the Errors page and the total of the
+// requests to console.echo on the Topics page.
 // The last line is "RESULT <json>"; the exit code is 0 when everything held.
 import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
@@ -77,7 +78,34 @@ try {
     problems.push('the Errors page never showed a report from the error channel');
   }
   await page.screenshot({ path: join(shots, 'console-errors-live.png'), fullPage: true });
-  checked.push({ live: { app, before, after } });
+
+  // The requests the test sends through its node are handled by this gateway's bus: their topic gets a row with a
+  // growing total and its percentiles.
+  await page.evaluate(() => { location.hash = '#topics'; });
+  const echoTotal = () => page.evaluate(() => {
+    for (const row of document.querySelectorAll('#page tbody tr')) {
+      if (row.querySelector('code')?.textContent === 'console.echo') {
+        return Number(row.children[4].textContent);
+      }
+    }
+    return 0;
+  });
+  let topicFirst = 0;
+  let topicLast = 0;
+  const topicDeadline = Date.now() + 60000;
+  while (Date.now() < topicDeadline && (topicFirst === 0 || topicLast <= topicFirst)) {
+    await page.waitForTimeout(250);
+    const total = await echoTotal();
+    if (topicFirst === 0) {
+      topicFirst = total;
+    }
+    topicLast = total;
+  }
+  if (topicFirst === 0 || topicLast <= topicFirst) {
+    problems.push(`the Topics page never showed console.echo's total grow (first ${topicFirst}, last ${topicLast})`);
+  }
+  await page.screenshot({ path: join(shots, 'console-topics-live.png'), fullPage: true });
+  checked.push({ live: { app, before, after, topic: { first: topicFirst, last: topicLast } } });
 } catch (e) {
   problems.push(`check failed: ${e.stack ?? e}`);
 } finally {
