@@ -35,9 +35,13 @@ public static class TrellisTelemetry
     /// <summary>Trellis' own metrics.</summary>
     public static readonly Meter Meter = new(Name, Version);
 
+    /// <summary>The name of <see cref="RequestDuration"/>: a listener started before this class is initialised sees the
+    /// instrument published while the field is still null, so it must recognise it by name.</summary>
+    public const string RequestDurationName = "trellis.request.duration";
+
     /// <summary>Requests handled in this process, by topic, group and code (seconds from delivery to reply).</summary>
     public static readonly Histogram<double> RequestDuration = Meter.CreateHistogram<double>(
-        "trellis.request.duration", "s", "Requests handled by this process's services, from delivery to reply",
+        RequestDurationName, "s", "Requests handled by this process's services, from delivery to reply",
         advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] });
 
     /// <summary>Signals delivered to this process's slots, by topic.</summary>

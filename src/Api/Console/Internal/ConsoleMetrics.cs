@@ -38,7 +38,8 @@ internal sealed class ConsoleMetrics : IDisposable
         {
             InstrumentPublished = static (instrument, l) =>
             {
-                if (ReferenceEquals(instrument, TrellisTelemetry.RequestDuration) ||
+                // By name: this may run while TrellisTelemetry's fields are being initialised (RequestDuration still null).
+                if ((instrument.Meter.Name == TrellisTelemetry.Name && instrument.Name == TrellisTelemetry.RequestDurationName) ||
                     instrument.Meter.Name == OrleansMeter)
                 {
                     l.EnableMeasurementEvents(instrument, l);
