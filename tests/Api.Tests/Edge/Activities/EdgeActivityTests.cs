@@ -108,8 +108,9 @@ public sealed class EdgeActivityTests
             Assert.Equal("exited with code 9", (string?)restarted!["lastError"]);
         }
 
-        // The link is gone: the device's run shows offline, the silo's is untouched.
-        var offline = await Waits.UntilAsync(() => HostAsync(gateway, upper.Manifest.Id, provider), static h => (string?)h?["status"] == "offline", $"{upperName} on {provider} offline once its link ended");
+        // The link is gone: the device's run shows offline, or stopped when the agent's last word before it went was
+        // that it had stopped its activities (it stops them before it closes its link); the silo's is untouched.
+        var offline = await Waits.UntilAsync(() => HostAsync(gateway, upper.Manifest.Id, provider), static h => (string?)h?["status"] is "offline" or "stopped", $"{upperName} on {provider} offline or stopped once its link ended");
         Assert.Null(offline!["pid"]);
         Assert.Equal("running", (string?)(await HostAsync(gateway, reverse.Manifest.Id, "silo-1"))!["status"]);
     }
