@@ -95,6 +95,7 @@ public static class TrellisApp
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseTrellisServerSpans();
         app.UseTrellisGrpc();
         app.MapTrellisHealth(role);
         app.MapTrellisMetrics();

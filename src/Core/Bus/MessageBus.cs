@@ -185,8 +185,7 @@ public sealed partial class MessageBus : IAsyncDisposable
                 ReplyTo = _transport.ReplyAddress,
                 MessageId = messageId,
                 TimeoutMs = (int)Math.Min(int.MaxValue, wait.TotalMilliseconds),
-                TraceParent = BusTracing.TraceParent(producer),
-                TraceState = BusTracing.TraceState(producer),
+                TraceContext = BusTracing.Context(producer),
             };
 
             var status = await _transport.PublishAsync(exchange, message, cancellationToken).ConfigureAwait(false);
@@ -279,7 +278,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         using var producer = BusTracing.StartPublish(_traceSystem, topic);
         var message = new TransportMessage
         {
-            Topic = topic, Data = data, Sender = NextSender(), TraceParent = BusTracing.TraceParent(producer), TraceState = BusTracing.TraceState(producer),
+            Topic = topic, Data = data, Sender = NextSender(), TraceContext = BusTracing.Context(producer),
         };
         var status = await _transport.PublishAsync(ExchangeKind.Signals, message, cancellationToken).ConfigureAwait(false);
         if (status == PublishStatus.QueueFull)
@@ -335,7 +334,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         var producer = BusTracing.StartPublish(_traceSystem, topic, id);
         var message = new TransportMessage
         {
-            Topic = topic, Data = data, Sender = NextSender(), MessageId = id, TraceParent = BusTracing.TraceParent(producer), TraceState = BusTracing.TraceState(producer),
+            Topic = topic, Data = data, Sender = NextSender(), MessageId = id, TraceContext = BusTracing.Context(producer),
         };
         var publish = _transport.PublishAsync(ExchangeKind.Durable, message, cancellationToken);
         return producer is null ? publish : TracePublishAsync(producer, publish);

@@ -17,11 +17,10 @@ internal static class BusTracing
     public static Activity? StartPublish(string system, string topic, string? messageId = null) =>
         MessagingTracing.StartPublish(system, topic, messageId);
 
-    /// <summary>The <c>traceparent</c> a published message carries: its producer span's, else the current activity's.</summary>
-    public static string? TraceParent(Activity? producer) => MessagingTracing.TraceParentOf(producer ?? Activity.Current);
-
-    /// <summary>The <c>tracestate</c> a published message carries, if any.</summary>
-    public static string? TraceState(Activity? producer) => MessagingTracing.TraceStateOf(producer ?? Activity.Current);
+    /// <summary>The trace context a published message carries: its producer span's, else the current activity's (a
+    /// W3C one); none without either.</summary>
+    public static ActivityContext Context(Activity? producer) =>
+        (producer ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } activity ? activity.Context : default;
 
     /// <summary>Starts the consumer span of a delivery and makes it current; <see cref="DeliverySpan.Leave"/> puts
     /// back the activity that was current before (for callers that are not async methods).</summary>
@@ -32,8 +31,13 @@ internal static class BusTracing
             return default;
         }
 
-        var previous = Activity.Current;
-        var activity = MessagingTracing.StartProcess(system, message.Topic, message.TraceParent, message.TraceState, subscription.Group, message.MessageId);
+        // A consumer loop started inside a traced call may still hold that call's span, stopped since; it cannot be made
+        // current again (Activity.Current refuses a stopped activity, throwing and catching an exception each time).
+        var previous = Activity.Current is { IsStopped: false } current ? current : null;
+        // The context as a value when the message never left the process; its traceparent text when it crossed a broker.
+        var activity = message.TraceContext != default
+            ? MessagingTracing.StartProcess(system, message.Topic, Remote(message.TraceContext), subscription.Group, message.MessageId)
+            : MessagingTracing.StartProcess(system, message.Topic, message.TraceParent, message.TraceState, subscription.Group, message.MessageId);
         if (activity is null)
         {
             Activity.Current = previous;
@@ -42,6 +46,10 @@ internal static class BusTracing
 
         return new DeliverySpan(activity, previous);
     }
+
+    /// <summary>The publisher's context as a parent across the bus: remote, as any message's sender is.</summary>
+    private static ActivityContext Remote(ActivityContext context) =>
+        new(context.TraceId, context.SpanId, context.TraceFlags, context.TraceState, isRemote: true);
 
     /// <summary>A consumer span and the activity that was current before it started.</summary>
     public readonly struct DeliverySpan(Activity? activity, Activity? previous)

@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 
 namespace Trellis.Core.Diagnostics;
 
@@ -63,7 +65,7 @@ public static class MessagingTracing
             return null;
         }
 
-        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: Publish + " " + destination);
+        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: SpanName(Publish, destination));
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(Attributes.System, system);
@@ -83,9 +85,16 @@ public static class MessagingTracing
     /// <paramref name="traceParent"/> (a new trace when it is missing or malformed); null when nothing samples it.</summary>
     /// <remarks>The span becomes <see cref="Activity.Current"/>. A caller that is not an async method restores the
     /// previous current activity itself once the handler has returned its task.</remarks>
-    public static Activity? StartProcess(string system, string destination, string? traceParent, string? traceState, string? group = null, string? messageId = null)
+    public static Activity? StartProcess(string system, string destination, string? traceParent, string? traceState, string? group = null, string? messageId = null) =>
+        TagProcess(StartLinked(ActivityKind.Consumer, Process, destination, traceParent, traceState), system, destination, group, messageId);
+
+    /// <summary>Starts a consumer span <c>process {destination}</c> parented to the publisher's <paramref name="parent"/>
+    /// context (a new trace when it is default); null when nothing samples it.</summary>
+    public static Activity? StartProcess(string system, string destination, ActivityContext parent, string? group = null, string? messageId = null) =>
+        TagProcess(StartLinked(ActivityKind.Consumer, Process, destination, parent), system, destination, group, messageId);
+
+    private static Activity? TagProcess(Activity? activity, string system, string destination, string? group, string? messageId)
     {
-        var activity = StartLinked(ActivityKind.Consumer, Process, destination, traceParent, traceState);
         if (activity is null)
         {
             return null;
@@ -127,13 +136,25 @@ public static class MessagingTracing
             parent = default;
         }
 
+        return StartLinked(kind, operation, target, parent);
+    }
+
+    /// <summary>Starts a span <c>{operation} {target}</c> of <paramref name="kind"/> parented to <paramref name="parent"/>
+    /// (a new trace when it is default) and makes it current; null when nothing samples it.</summary>
+    public static Activity? StartLinked(ActivityKind kind, string operation, string target, ActivityContext parent)
+    {
+        if (!TrellisTelemetry.Source.HasListeners())
+        {
+            return null;
+        }
+
         if (parent == default)
         {
             // No trace context came with it: its own trace, never one of whatever ran the consumer loop or the stream.
             Activity.Current = null;
         }
 
-        return TrellisTelemetry.Source.StartActivity(kind, parent, name: operation + " " + target);
+        return TrellisTelemetry.Source.StartActivity(kind, parent, name: SpanName(operation, target));
     }
 
     /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it.</summary>
@@ -146,16 +167,43 @@ public static class MessagingTracing
 
         if (activity.IsAllDataRequested)
         {
-            activity.SetTag(TrellisTelemetry.Tags.Code, code);
+            activity.SetTag(TrellisTelemetry.Tags.Code, Boxed(code));
             if (code >= 300)
             {
-                activity.SetTag(Attributes.ErrorType, code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                activity.SetTag(Attributes.ErrorType, code.ToString(CultureInfo.InvariantCulture));
                 activity.SetStatus(ActivityStatusCode.Error);
             }
         }
 
         activity.Stop();
     }
+
+    /// <summary>Span names by operation and destination, so a busy topic's spans share one string; a cluster with more
+    /// destinations than this makes the rest as it goes.</summary>
+    private static readonly ConcurrentDictionary<(string Operation, string Target), string> Names = new();
+
+    private const int MaxNames = 4096;
+
+    /// <summary>Trellis codes boxed once, for the <c>trellis.code</c> tag.</summary>
+    private static readonly object[] Codes = Enumerable.Range(0, 600).Select(static c => (object)c).ToArray();
+
+    private static string SpanName(string operation, string target)
+    {
+        if (Names.TryGetValue((operation, target), out var name))
+        {
+            return name;
+        }
+
+        name = operation + " " + target;
+        if (Names.Count < MaxNames)
+        {
+            Names.TryAdd((operation, target), name);
+        }
+
+        return name;
+    }
+
+    private static object Boxed(int code) => code is >= 0 and < 600 ? Codes[code] : code;
 
     /// <summary>Marks <paramref name="activity"/> failed by <paramref name="exception"/> and stops it.</summary>
     public static void Fail(Activity? activity, Exception exception)

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Trellis.Core.Messaging;
 
 namespace Trellis.Core.Transport;
@@ -76,11 +77,48 @@ public sealed class TransportMessage
     /// <summary>The requester's timeout in milliseconds; 0 when none.</summary>
     public int TimeoutMs { get; init; }
 
-    /// <summary>W3C trace context of the publisher (<c>traceparent</c>).</summary>
-    public string? TraceParent { get; init; }
+    private string? _traceParent;
+    private string? _traceState;
+
+    /// <summary>The publisher's trace context as a value (the bus sets it). A transport in the same process hands the
+    /// message over as it is, so the consumer starts its span from this without formatting or parsing text; a transport
+    /// that serialises reads <see cref="TraceParent"/>.</summary>
+    public ActivityContext TraceContext { get; init; }
+
+    /// <summary>W3C trace context of the publisher (<c>traceparent</c>): as received, or formatted from
+    /// <see cref="TraceContext"/> when first read.</summary>
+    public string? TraceParent
+    {
+        get => _traceParent ??= Format(TraceContext);
+        init => _traceParent = value;
+    }
 
     /// <summary>W3C vendor trace state of the publisher (<c>tracestate</c>), when it has any.</summary>
-    public string? TraceState { get; init; }
+    public string? TraceState
+    {
+        get => _traceState ?? (TraceContext.TraceState is { Length: > 0 } state ? state : null);
+        init => _traceState = value;
+    }
+
+    private static string? Format(ActivityContext context)
+    {
+        if (context == default)
+        {
+            return null;
+        }
+
+        // 00-{trace id}-{span id}-{flags}: 2 + 1 + 32 + 1 + 16 + 1 + 2 characters.
+        return string.Create(55, context, static (chars, c) =>
+        {
+            "00-".CopyTo(chars);
+            c.TraceId.ToHexString().CopyTo(chars[3..]);
+            chars[35] = '-';
+            c.SpanId.ToHexString().CopyTo(chars[36..]);
+            chars[52] = '-';
+            chars[53] = '0';
+            chars[54] = (c.TraceFlags & ActivityTraceFlags.Recorded) != 0 ? '1' : '0';
+        });
+    }
 }
 
 /// <summary>One message handed to a consumer.</summary>

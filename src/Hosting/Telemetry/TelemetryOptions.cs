@@ -7,11 +7,11 @@ public sealed class TelemetryOptions
 {
     public const string Section = "Trellis:Telemetry";
 
-    /// <summary>Record spans (Trellis, ASP.NET Core, HttpClient, gRPC and Orleans sources). On by default: they cost
+    /// <summary>Record spans (Trellis, ASP.NET Core and Orleans sources). On by default: they cost
     /// little unless exported, and they carry <c>traceparent</c> from process to process.</summary>
     public bool Tracing { get; set; } = true;
 
-    /// <summary>Collect metrics (the <c>Trellis</c> and <c>Microsoft.Orleans</c> meters, ASP.NET Core, HttpClient, runtime).</summary>
+    /// <summary>Collect metrics (the <c>Trellis</c> and <c>Microsoft.Orleans</c> meters, ASP.NET Core, runtime).</summary>
     public bool Metrics { get; set; } = true;
 
     /// <summary>Serve the metrics in Prometheus' text format at <see cref="PrometheusPath"/> on the HTTP port.</summary>

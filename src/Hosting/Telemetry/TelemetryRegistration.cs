@@ -20,10 +20,45 @@ public static class TelemetryRegistration
     /// <summary>Orleans' meter (Orleans 10 names it so; older releases and tools that copied them used <c>Orleans</c>).</summary>
     public const string OrleansMeter = "Microsoft.Orleans";
 
+    /// <summary>ASP.NET Core's activity source. ASP.NET Core sets the HTTP semantic-convention tags on its server span
+    /// itself (<see cref="UseNativeAspNetCoreSpans"/>), so listening to the source is enough.</summary>
+    public const string AspNetCoreSource = "Microsoft.AspNetCore";
+
+    /// <summary>ASP.NET Core's meters worth their cost: requests (<c>http.server.request.duration</c>,
+    /// <c>http.server.active_requests</c>), Kestrel's connections and unhandled exceptions. Routing's and the memory
+    /// pool's meters are left out: they record on every route match and every buffer rented.</summary>
+    public static readonly string[] AspNetCoreMeters = ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics"];
+
+    /// <summary>The spans a Trellis process records: Trellis' own (the bus's producer and consumer spans, flows, the
+    /// edge link), Orleans' and ASP.NET Core's server spans, sampled parent-based at <paramref name="sampleRatio"/>.</summary>
+    /// <remarks>HttpClient spans are not recorded: the gateway's call to a node is the bus consumer span, whose id the
+    /// node receives in its <c>traceparent</c> header (HttpClient propagates the current activity without a span of
+    /// its own), so a second span per call would repeat it.</remarks>
+    public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio) =>
+        tracing
+            .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
+            .AddSource(TrellisTelemetry.Name)
+            .AddSource(OrleansSources)
+            .AddSource(AspNetCoreSource);
+
+    /// <summary>The meters a Trellis process collects: <c>Trellis</c>, Orleans', ASP.NET Core's
+    /// (<see cref="AspNetCoreMeters"/>) and the .NET runtime's (observed only when collected).</summary>
+    /// <remarks>HttpClient's meter is left out: a node call is measured by <c>trellis.request.duration</c> by topic,
+    /// group and code.</remarks>
+    public static MeterProviderBuilder AddTrellisMeters(this MeterProviderBuilder metrics) =>
+        metrics
+            .AddMeter(TrellisTelemetry.Name, OrleansMeter)
+            .AddMeter(AspNetCoreMeters)
+            // Two measurements per request for a gauge of requests in flight, which Kestrel's connections and the
+            // request rate already tell.
+            .AddView("http.server.active_requests", MetricStreamConfiguration.Drop)
+            .AddRuntimeInstrumentation();
+
     /// <summary>Adds traces, metrics and the console logger of a process with role <paramref name="role"/> (silo, gateway).</summary>
     public static TelemetryOptions AddTrellisTelemetry(this WebApplicationBuilder builder, string role)
     {
         var options = ConfigurationBinding.Bind<TelemetryOptions>(builder.Configuration, TelemetryOptions.Section).Validate();
+        UseNativeAspNetCoreSpans();
         builder.Services.AddSingleton(options);
 
         builder.Logging.ClearProviders();
@@ -56,12 +91,7 @@ public static class TelemetryRegistration
         {
             telemetry.WithTracing(tracing =>
             {
-                tracing
-                    .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(options.SampleRatio)))
-                    .AddSource(TrellisTelemetry.Name)
-                    .AddSource(OrleansSources)
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation();
+                tracing.AddTrellisSources(options.SampleRatio);
                 if (otlp is not null)
                 {
                     tracing.AddOtlpExporter(o => Otlp(o, otlp, protocol, "v1/traces"));
@@ -73,11 +103,7 @@ public static class TelemetryRegistration
         {
             telemetry.WithMetrics(metrics =>
             {
-                metrics
-                    .AddMeter(TrellisTelemetry.Name, OrleansMeter)
-                    .AddAspNetCoreInstrumentation()
-                    .AddHttpClientInstrumentation()
-                    .AddRuntimeInstrumentation();
+                metrics.AddTrellisMeters();
                 if (options.Prometheus)
                 {
                     metrics.AddPrometheusExporter();
@@ -91,6 +117,22 @@ public static class TelemetryRegistration
         }
 
         return options;
+    }
+
+    /// <summary>Has ASP.NET Core set the HTTP semantic-convention tags on its server spans itself (method, route, path,
+    /// scheme, server, status code and the span's name), as it does by default from .NET 11, instead of the
+    /// instrumentation library doing it from diagnostic events at several times the cost.</summary>
+    public static void UseNativeAspNetCoreSpans() =>
+        AppContext.SetSwitch(SuppressAspNetCoreSpanData, isEnabled: false);
+
+    private const string SuppressAspNetCoreSpanData = "Microsoft.AspNetCore.Hosting.SuppressActivityOpenTelemetryData";
+
+    /// <summary>Completes ASP.NET Core's server spans (status code, route, name); first in the pipeline. A request no
+    /// tracer samples (tracing off, or not in the sample) costs a feature lookup.</summary>
+    public static WebApplication UseTrellisServerSpans(this WebApplication app)
+    {
+        app.UseMiddleware<ServerSpanTags>();
+        return app;
     }
 
     /// <summary>Maps the Prometheus scrape endpoint (<c>/metrics</c> unless configured otherwise) when it is on.</summary>

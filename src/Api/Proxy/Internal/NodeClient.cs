@@ -1,9 +1,11 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Trellis.Core.Diagnostics;
 using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
 
@@ -36,6 +38,10 @@ internal sealed class NodeClient(TimeProvider time)
         PooledConnectionLifetime = TimeSpan.FromMinutes(5),
         MaxConnectionsPerServer = 256,
         MaxResponseHeadersLength = 64,
+        // No HttpClient span per call (it would only repeat the bus consumer span the call runs in) and none of the
+        // untracked child activity HttpClient makes without a listener: the delivery carries the consumer span's own
+        // traceparent, set below.
+        ActivityHeadersPropagator = null,
     };
 
     private static readonly HttpMessageInvoker Invoker = new(Handler, disposeHandler: false);
@@ -54,6 +60,7 @@ internal sealed class NodeClient(TimeProvider time)
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Content = Envelope(topic, sender, data, subscription.Timeout),
         };
+        AddTraceContext(request);
 
         try
         {
@@ -97,6 +104,21 @@ internal sealed class NodeClient(TimeProvider time)
         {
             // The same while reading the body: the headers came, the rest did not.
             return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the connection to port {node.Port} broke during its answer ({Describe(e)})"), false);
+        }
+    }
+
+    /// <summary>The W3C trace context of the current activity (the bus consumer span of the delivery), when there is one.</summary>
+    private static void AddTraceContext(HttpRequestMessage request)
+    {
+        if (Activity.Current is not { IdFormat: ActivityIdFormat.W3C } current)
+        {
+            return;
+        }
+
+        request.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, current.Id);
+        if (MessagingTracing.TraceStateOf(current) is { } state)
+        {
+            request.Headers.TryAddWithoutValidation(MessagingTracing.TraceStateHeader, state);
         }
     }
 

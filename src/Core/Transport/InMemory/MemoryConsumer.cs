@@ -76,7 +76,12 @@ internal sealed partial class MemoryConsumer : IAsyncDisposable
         {
             _loops.RemoveAll(static loop => loop.IsCompleted);
             var generation = ++_generation;
-            _loops.Add(Task.Run(() => RunAsync(generation)));
+            // The loop outlives whatever subscribed (an HTTP request, a grain call): it must not carry that caller's
+            // execution context, whose activity (a span long stopped) would otherwise be current for every delivery.
+            using (ExecutionContext.SuppressFlow())
+            {
+                _loops.Add(Task.Run(() => RunAsync(generation)));
+            }
         }
     }
 

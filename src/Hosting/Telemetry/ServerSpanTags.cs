@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Routing;
+
+namespace Trellis.Hosting.Telemetry;
+
+/// <summary>Completes ASP.NET Core's server span with what it knows only once the request ran: the
+/// <c>http.response.status_code</c>, the <c>http.route</c> and the span name <c>{method} {route}</c>, and an error
+/// status from 500 on.</summary>
+/// <remarks>ASP.NET Core 10 sets the request's own tags when the span starts (<see
+/// cref="TelemetryRegistration.UseNativeAspNetCoreSpans"/>). A request no tracer samples costs a feature lookup.</remarks>
+internal sealed class ServerSpanTags(RequestDelegate next)
+{
+    private const string StatusCode = "http.response.status_code";
+    private const string Route = "http.route";
+    private const string ErrorType = "error.type";
+
+    /// <summary>Boxed status codes, so a common answer tags its span without an allocation.</summary>
+    private static readonly object[] Statuses = Enumerable.Range(0, 600).Select(static s => (object)s).ToArray();
+
+    /// <summary>Span names by method and route; endpoints are few and methods are limited to the standard ones.</summary>
+    private static readonly ConcurrentDictionary<(string Method, string Route), string> Names = new();
+
+    private static readonly HashSet<string> KnownMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
+
+    public Task InvokeAsync(HttpContext context) =>
+        // Only ASP.NET Core's span from its activity source, which a tracer sampled: without listeners ASP.NET Core
+        // still makes a bare activity of its own for log scopes, which nothing records.
+        context.Features.Get<IHttpActivityFeature>()?.Activity is { IsAllDataRequested: true, Source.Name: TelemetryRegistration.AspNetCoreSource } activity
+            ? RunAsync(context, activity)
+            : next(context);
+
+    private async Task RunAsync(HttpContext context, Activity activity)
+    {
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            activity.SetTag(ErrorType, e.GetType().FullName);
+            activity.SetStatus(ActivityStatusCode.Error);
+            Name(context, activity);
+            throw;
+        }
+
+        var status = context.Response.StatusCode;
+        activity.SetTag(StatusCode, status is >= 0 and < 600 ? Statuses[status] : status);
+        if (status >= 500)
+        {
+            activity.SetTag(ErrorType, status.ToString(CultureInfo.InvariantCulture));
+            activity.SetStatus(ActivityStatusCode.Error);
+        }
+
+        Name(context, activity);
+    }
+
+    private static void Name(HttpContext context, Activity activity)
+    {
+        if (context.GetEndpoint() is not RouteEndpoint { RoutePattern.RawText: { } route })
+        {
+            return;
+        }
+
+        activity.SetTag(Route, route);
+        var method = KnownMethods.Contains(context.Request.Method) ? context.Request.Method : "HTTP";
+        activity.DisplayName = Names.GetOrAdd((method, route), static key => $"{key.Method} {key.Route}");
+    }
+}
