@@ -88,8 +88,9 @@ internal sealed class TestEdgeService(EdgeLinks links) : Contracts.V1.Edge.EdgeB
         links.RunAsync(requestStream, responseStream, context);
 }
 
-/// <summary>The program on the device: an HTTP service on loopback. POST /echo answers its body, /slow waits 30 s,
-/// /fail answers 500 with text, /count answers how many requests it had; any GET answers ok (a node's health).</summary>
+/// <summary>The program on the device: an HTTP service on loopback. POST /echo answers its body (and records its
+/// <c>traceparent</c>), /slow waits 30 s, /fail answers 500 with text, /count answers how many requests it had; any GET
+/// answers ok (a node's health).</summary>
 internal sealed class DeviceProgram : IAsyncDisposable
 {
     private readonly WebApplication _app;
@@ -103,6 +104,9 @@ internal sealed class DeviceProgram : IAsyncDisposable
 
     public int Requests => Volatile.Read(ref _requests);
 
+    /// <summary>The <c>traceparent</c> header of every POST /echo, in order ("" when it had none).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> TraceParents { get; } = new();
+
     public static async Task<DeviceProgram> StartAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -113,6 +117,7 @@ internal sealed class DeviceProgram : IAsyncDisposable
         app.MapPost("/echo", async (HttpContext context) =>
         {
             Interlocked.Increment(ref program._requests);
+            program.TraceParents.Enqueue(context.Request.Headers["traceparent"].ToString());
             using var reader = new StreamReader(context.Request.Body, Encoding.UTF8);
             var body = await reader.ReadToEndAsync(context.RequestAborted);
             context.Response.ContentType = "application/json";
