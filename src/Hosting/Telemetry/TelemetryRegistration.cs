@@ -24,9 +24,9 @@ public static class TelemetryRegistration
     /// itself (<see cref="UseNativeAspNetCoreSpans"/>), so listening to the source is enough.</summary>
     public const string AspNetCoreSource = "Microsoft.AspNetCore";
 
-    /// <summary>ASP.NET Core's meters worth their cost: requests (<c>http.server.request.duration</c>,
-    /// <c>http.server.active_requests</c>), Kestrel's connections and unhandled exceptions. Routing's and the memory
-    /// pool's meters are left out: they record on every route match and every buffer rented.</summary>
+    /// <summary>ASP.NET Core's meters worth their cost: requests (<c>http.server.request.duration</c>), Kestrel's
+    /// connections and unhandled exceptions. Routing's and the memory pool's meters are left out: they record on every
+    /// route match and every buffer rented.</summary>
     public static readonly string[] AspNetCoreMeters = ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics"];
 
     /// <summary>The spans a Trellis process records: Trellis' own (the bus's producer and consumer spans, flows, the
