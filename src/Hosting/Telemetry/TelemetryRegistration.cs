@@ -32,8 +32,9 @@ public static class TelemetryRegistration
     /// <summary>The spans a Trellis process records: Trellis' own (the bus's producer and consumer spans, flows, the
     /// edge link), Orleans' and ASP.NET Core's server spans, sampled parent-based at <paramref name="sampleRatio"/>.</summary>
     /// <remarks>HttpClient spans are not recorded: the gateway's call to a node is the bus consumer span, whose id the
-    /// node receives in its <c>traceparent</c> header (HttpClient propagates the current activity without a span of
-    /// its own), so a second span per call would repeat it.</remarks>
+    /// node receives in its <c>traceparent</c> header (the node client sets it; HttpClient's own propagation is off
+    /// there), so a second span per call would repeat it. gRPC calls are ASP.NET Core server spans, which grpc-dotnet
+    /// tags with <c>grpc.method</c> and <c>grpc.status_code</c>.</remarks>
     public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio) =>
         tracing
             .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
