@@ -73,7 +73,13 @@ internal static class GrpcCommand
             }
         }
 
+        // End the call as the protocol does, half-close and read to the server's status: disposing it with the response
+        // still open would reset the stream under the server, which reports that as a failed call.
         await call.RequestStream.CompleteAsync();
+        while (await call.ResponseStream.MoveNext(cancellationToken))
+        {
+        }
+
         return 0;
     }
 

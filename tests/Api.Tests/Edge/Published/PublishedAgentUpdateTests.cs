@@ -93,7 +93,9 @@ public sealed class PublishedAgentUpdateTests : IAsyncLifetime
         var pidFile = Path.Combine(agent.Home, "jobs", jobId, "pid");
         var jobPid = await agent.UntilAsync(() => Task.FromResult(File.Exists(pidFile) && int.TryParse(File.ReadAllText(pidFile).Trim(), out var p) ? p : 0),
             p => p > 0, $"the job's pid in {pidFile}", Slow);
-        Assert.Equal(["sleep", "300"], AgentProcess.CommandLine(jobPid) ?? []);
+        // The pid is written by the job's shell just before it execs the command: wait for the exec to be done.
+        await agent.UntilAsync(() => Task.FromResult(AgentProcess.CommandLine(jobPid) ?? []), static args => args is ["sleep", "300"],
+            $"job pid {jobPid} to be running sleep 300", Slow);
 
         await UploadAsync(NewVersion, build);
 
