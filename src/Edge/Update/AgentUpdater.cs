@@ -291,7 +291,7 @@ public sealed partial class AgentUpdater : IDisposable
 
             info.Environment[UpdatedFromVariable] = CurrentVersion;
             info.Environment[ReadyFileVariable] = ready;
-            started = _host.Start(info);
+            started = await StartAsync(info, cancellationToken);
             failure = await WaitReadyAsync(started, ready, cancellationToken);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -315,6 +315,25 @@ public sealed partial class AgentUpdater : IDisposable
         LogRolledBack(_logger, build.Version, failure, CurrentVersion);
         await _host.Resume(CancellationToken.None);
         return new UpdateOutcome(UpdateResult.RolledBack, $"{build.Version} did not start ({failure}); {CurrentVersion} restored and the build marked bad");
+    }
+
+    /// <summary>Starts the new executable, again after a moment while the kernel says it is busy (ETXTBSY): a process
+    /// this one forked (a job) between the executable's write and its close holds a copy of the write handle until it
+    /// execs, and Linux refuses to run a file open for writing.</summary>
+    private async Task<Process> StartAsync(ProcessStartInfo info, CancellationToken cancellationToken)
+    {
+        const int TextFileBusy = 26;
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return _host.Start(info);
+            }
+            catch (System.ComponentModel.Win32Exception e) when (e.NativeErrorCode == TextFileBusy && attempt < 10)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20 * attempt), _time, cancellationToken);
+            }
+        }
     }
 
     /// <summary>Waits for the ready file; "" when it appeared, else why not.</summary>
