@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 
@@ -65,7 +64,7 @@ public static class MessagingTracing
             return null;
         }
 
-        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: SpanName(Publish, destination));
+        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: TrellisTelemetry.SpanName(Publish, destination));
         if (activity is { IsAllDataRequested: true })
         {
             activity.SetTag(Attributes.System, system);
@@ -154,7 +153,7 @@ public static class MessagingTracing
             Activity.Current = null;
         }
 
-        return TrellisTelemetry.Source.StartActivity(kind, parent, name: SpanName(operation, target));
+        return TrellisTelemetry.Source.StartActivity(kind, parent, name: TrellisTelemetry.SpanName(operation, target));
     }
 
     /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it.</summary>
@@ -167,7 +166,7 @@ public static class MessagingTracing
 
         if (activity.IsAllDataRequested)
         {
-            activity.SetTag(TrellisTelemetry.Tags.Code, Boxed(code));
+            activity.SetTag(TrellisTelemetry.Tags.Code, BusMetrics.CodeTag(code));
             if (code >= 300)
             {
                 activity.SetTag(Attributes.ErrorType, code.ToString(CultureInfo.InvariantCulture));
@@ -177,33 +176,6 @@ public static class MessagingTracing
 
         activity.Stop();
     }
-
-    /// <summary>Span names by operation and destination, so a busy topic's spans share one string; a cluster with more
-    /// destinations than this makes the rest as it goes.</summary>
-    private static readonly ConcurrentDictionary<(string Operation, string Target), string> Names = new();
-
-    private const int MaxNames = 4096;
-
-    /// <summary>Trellis codes boxed once, for the <c>trellis.code</c> tag.</summary>
-    private static readonly object[] Codes = Enumerable.Range(0, 600).Select(static c => (object)c).ToArray();
-
-    private static string SpanName(string operation, string target)
-    {
-        if (Names.TryGetValue((operation, target), out var name))
-        {
-            return name;
-        }
-
-        name = operation + " " + target;
-        if (Names.Count < MaxNames)
-        {
-            Names.TryAdd((operation, target), name);
-        }
-
-        return name;
-    }
-
-    private static object Boxed(int code) => code is >= 0 and < 600 ? Codes[code] : code;
 
     /// <summary>Marks <paramref name="activity"/> failed by <paramref name="exception"/> and stops it.</summary>
     public static void Fail(Activity? activity, Exception exception)

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 
@@ -34,6 +35,29 @@ public static class TrellisTelemetry
 
     /// <summary>Trellis' own metrics.</summary>
     public static readonly Meter Meter = new(Name, Version);
+
+    /// <summary>Span names by operation and target (<c>publish orders.new</c>, <c>POST /request/{id}</c>), so a busy
+    /// topic's or route's spans share one string; past this many the rest are made as they come.</summary>
+    private static readonly ConcurrentDictionary<(string Operation, string Target), string> SpanNames = new();
+
+    private const int MaxSpanNames = 4096;
+
+    /// <summary>The span name <c>{operation} {target}</c>, cached.</summary>
+    public static string SpanName(string operation, string target)
+    {
+        if (SpanNames.TryGetValue((operation, target), out var name))
+        {
+            return name;
+        }
+
+        name = operation + " " + target;
+        if (SpanNames.Count < MaxSpanNames)
+        {
+            SpanNames.TryAdd((operation, target), name);
+        }
+
+        return name;
+    }
 
     /// <summary>The name of <see cref="RequestDuration"/>: a listener started before this class is initialised sees the
     /// instrument published while the field is still null, so it must recognise it by name.</summary>

@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Routing;
+using Trellis.Core.Diagnostics;
 
 namespace Trellis.Hosting.Telemetry;
 
@@ -17,12 +17,6 @@ internal sealed class ServerSpanTags(RequestDelegate next)
     private const string StatusCode = "http.response.status_code";
     private const string Route = "http.route";
     private const string ErrorType = "error.type";
-
-    /// <summary>Boxed status codes, so a common answer tags its span without an allocation.</summary>
-    private static readonly object[] Statuses = Enumerable.Range(0, 600).Select(static s => (object)s).ToArray();
-
-    /// <summary>Span names by method and route; endpoints are few and methods are limited to the standard ones.</summary>
-    private static readonly ConcurrentDictionary<(string Method, string Route), string> Names = new();
 
     private static readonly HashSet<string> KnownMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
 
@@ -48,7 +42,7 @@ internal sealed class ServerSpanTags(RequestDelegate next)
         }
 
         var status = context.Response.StatusCode;
-        activity.SetTag(StatusCode, status is >= 0 and < 600 ? Statuses[status] : status);
+        activity.SetTag(StatusCode, BusMetrics.CodeTag(status));
         if (status >= 500)
         {
             activity.SetTag(ErrorType, status.ToString(CultureInfo.InvariantCulture));
@@ -67,6 +61,6 @@ internal sealed class ServerSpanTags(RequestDelegate next)
 
         activity.SetTag(Route, route);
         var method = KnownMethods.Contains(context.Request.Method) ? context.Request.Method : "HTTP";
-        activity.DisplayName = Names.GetOrAdd((method, route), static key => $"{key.Method} {key.Route}");
+        activity.DisplayName = TrellisTelemetry.SpanName(method, route);
     }
 }

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging.Abstractions;
 using Trellis.Api.Tests.Edge.Link;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Edge.Daemon;
@@ -30,19 +29,7 @@ public sealed class AgentTests : IAsyncLifetime
         Directory.Delete(_home, recursive: true);
     }
 
-    private async Task<EdgeDaemon> StartAgentAsync(string provider, string token) => await EdgeDaemon.StartAsync(
-        new EdgeOptions
-        {
-            WorkDir = _home,
-            HttpPort = 0,
-            LanPort = 0,
-            Gateway = _gateway.GrpcAddress,
-            Token = token,
-            Provider = provider,
-            AutoUpdate = false,
-        },
-        NullLogger.Instance,
-        TestContext.Current.CancellationToken);
+    private Task<EdgeDaemon> StartAgentAsync(string provider, string token) => Devices.StartAgentAsync(_gateway, _home, provider, token);
 
     private static async Task<JsonNode?> LocalAsync(LocalClient client, HttpMethod method, string path, JsonNode? body, int expected)
     {

@@ -3,10 +3,9 @@ using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using Microsoft.Extensions.Logging.Abstractions;
+using System.Text.Json.Nodes;
 using Trellis.Api.Tests.Edge.Link;
 using Trellis.Api.Tests.Infrastructure;
-using Trellis.Edge.Daemon;
 using Trellis.Edge.Local;
 using Trellis.TestKit;
 
@@ -41,15 +40,11 @@ public sealed class EdgeTraceTests : IAsyncLifetime
     {
         var provider = Devices.NewProvider();
         var token = await Devices.IssueTokenAsync(_gateway, provider, "demo.*");
-        await using var agent = await EdgeDaemon.StartAsync(
-            new EdgeOptions { WorkDir = _home, HttpPort = 0, LanPort = 0, Gateway = _gateway.GrpcAddress, Token = token, Provider = provider, AutoUpdate = false },
-            NullLogger.Instance,
-            TestContext.Current.CancellationToken);
+        await using var agent = await Devices.StartAgentAsync(_gateway, _home, provider, token);
         using var local = new LocalClient(agent.SocketPath);
-        var (published, text) = await local.SendAsync(HttpMethod.Post, "/v1/services", System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(new
-        {
-            publisher = "acme", service = "echo", url = new Uri(_program.Address, "/echo").ToString(), scopes = new[] { "wan" },
-        })), TestContext.Current.CancellationToken);
+        var (published, text) = await local.SendAsync(HttpMethod.Post, "/v1/services",
+            new JsonObject { ["publisher"] = "acme", ["service"] = "echo", ["url"] = new Uri(_program.Address, "/echo").ToString(), ["scopes"] = new JsonArray("wan") },
+            TestContext.Current.CancellationToken);
         Assert.True(published == 201, $"publish answered {published}: {text}");
         var node = await _gateway.RegisterAsync(new { port = _program.Port, services = new object[] { new { topic = "demo.hello", group = "g", path = "/echo", timeout = 5 } } });
 

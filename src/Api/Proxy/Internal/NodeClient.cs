@@ -110,12 +110,13 @@ internal sealed class NodeClient(TimeProvider time)
     /// <summary>The W3C trace context of the current activity (the bus consumer span of the delivery), when there is one.</summary>
     private static void AddTraceContext(HttpRequestMessage request)
     {
-        if (Activity.Current is not { IdFormat: ActivityIdFormat.W3C } current)
+        var current = Activity.Current;
+        if (MessagingTracing.TraceParentOf(current) is not { } traceParent)
         {
             return;
         }
 
-        request.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, current.Id);
+        request.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, traceParent);
         if (MessagingTracing.TraceStateOf(current) is { } state)
         {
             request.Headers.TryAddWithoutValidation(MessagingTracing.TraceStateHeader, state);

@@ -354,6 +354,17 @@ internal static class Devices
     public static Task<string> IssueTokenAsync(TestGateway gateway, string provider, params string[] grant) =>
         gateway.Services.GetRequiredService<IGrainFactory>().GetGrain<IDeviceGrain>(provider).IssueToken(grant);
 
+    /// <summary>The whole agent in this process, in <paramref name="home"/>, linked to <paramref name="gateway"/>'s own gRPC
+    /// port as <paramref name="provider"/>; no local HTTP port, no LAN discovery, no updates.</summary>
+    public static Task<Trellis.Edge.Daemon.EdgeDaemon> StartAgentAsync(TestGateway gateway, string home, string provider, string token) =>
+        Trellis.Edge.Daemon.EdgeDaemon.StartAsync(
+            new Trellis.Edge.Daemon.EdgeOptions
+            {
+                WorkDir = home, HttpPort = 0, LanPort = 0, Gateway = gateway.GrpcAddress, Token = token, Provider = provider, AutoUpdate = false,
+            },
+            NullLogger.Instance,
+            TestContext.Current.CancellationToken);
+
     public static AsyncDuplexStreamingCall<DeviceMessage, LinkMessage> RawLink(GrpcChannel channel, string? token) =>
         new EdgeClient(channel).Link(
             token is null ? new Metadata() : new Metadata { { "authorization", "Bearer " + token } },
