@@ -188,6 +188,7 @@ public static class TelemetryCost
             var p50 = (On: new List<double>(), Off: new List<double>());
             var cpu = (On: new List<double>(), Off: new List<double>());
             var bytes = (On: new List<double>(), Off: new List<double>());
+            var gc = (On: new List<GcShare>(), Off: new List<GcShare>());
             for (var round = 0; round < Harness.Rounds; round++)
             {
                 foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
@@ -196,7 +197,9 @@ public static class TelemetryCost
                     using var providers = telemetry ? TelemetryOn() : null;
                     var cpu0 = CpuTime.Seconds(Environment.ProcessId);
                     var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+                    var gc0 = GcShare.Now();
                     var result = await Wrk.RunAsync(url, script, concurrency, duration);
+                    (telemetry ? gc.On : gc.Off).Add(GcShare.Now().Since(gc0, result.Requests));
                     var cpuPerRequest = (CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / result.Requests;
                     (telemetry ? bytes.On : bytes.Off).Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / result.Requests);
                     if (result.SocketErrors is { } errors)
@@ -214,6 +217,7 @@ public static class TelemetryCost
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Telemetry P3 rounds: on {string.Join(" ", rates.On.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}; off {string.Join(" ", rates.Off.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}"));
             Report("P3 gateway", Harness.Median(rates.Off), Harness.Median(rates.On), Harness.Median(p50.Off), Harness.Median(p50.On), "µs", paired,
                 string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0}µs on={Harness.Median(cpu.On):0}µs, alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
+            Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
         }
         finally
         {
@@ -238,6 +242,23 @@ public static class TelemetryCost
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Garbage collections and their pauses, per 10,000 requests.</summary>
+    private readonly record struct GcShare(double Gen0, double Gen1, double Gen2, double PauseMs)
+    {
+        public static GcShare Now() =>
+            new(GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2), GC.GetTotalPauseDuration().TotalMilliseconds);
+
+        public GcShare Since(GcShare start, long requests)
+        {
+            var per = 10_000.0 / Math.Max(1, requests);
+            return new((Gen0 - start.Gen0) * per, (Gen1 - start.Gen1) * per, (Gen2 - start.Gen2) * per, (PauseMs - start.PauseMs) * per);
+        }
+
+        public static string Median(List<GcShare> all) => string.Create(
+            CultureInfo.InvariantCulture,
+            $"gen0 {Harness.Median(all.Select(g => g.Gen0)):0.0} gen1 {Harness.Median(all.Select(g => g.Gen1)):0.00} gen2 {Harness.Median(all.Select(g => g.Gen2)):0.00} pause {Harness.Median(all.Select(g => g.PauseMs)):0.00} ms");
     }
 
     /// <summary>An exporter that takes every batch and keeps nothing.</summary>

@@ -4,8 +4,9 @@ using Trellis.Core.Transport;
 
 namespace Trellis.Core.Diagnostics;
 
-/// <summary>The bus's spans: a producer span per request, signal and durable publish whose <c>traceparent</c> travels
-/// on the <see cref="TransportMessage"/>, and a consumer span around each handler call parented to it.</summary>
+/// <summary>The bus's spans: across a broker, a producer span per request, signal and durable publish whose
+/// <c>traceparent</c> travels on the <see cref="TransportMessage"/>; everywhere, a consumer span around each handler call
+/// parented to the producer span, or in process to the caller's span.</summary>
 /// <remarks>With nothing listening every member is a flag check: no span, no allocation, the current activity
 /// untouched.</remarks>
 internal static class BusTracing
@@ -13,9 +14,10 @@ internal static class BusTracing
     /// <summary><c>messaging.system</c> for a transport: <c>rabbitmq</c> on RabbitMQ, <c>trellis</c> in process.</summary>
     public static string SystemOf(ITransport transport) => MessagingTracing.SystemOf(transport.Name);
 
-    /// <summary>Starts the producer span of a publish; null when nothing samples it.</summary>
+    /// <summary>Starts the producer span of a publish; null in process (<see cref="MessagingTracing.HasProducerSpans"/>)
+    /// or when nothing samples it.</summary>
     public static Activity? StartPublish(string system, string topic, string? messageId = null) =>
-        MessagingTracing.StartPublish(system, topic, messageId);
+        MessagingTracing.HasProducerSpans(system) ? MessagingTracing.StartPublish(system, topic, messageId) : null;
 
     /// <summary>The trace context a published message carries: its producer span's, else the current activity's (a
     /// W3C one); none without either.</summary>
