@@ -24,7 +24,7 @@ namespace Trellis.Bench.Telemetry;
 /// Orleans, ASP.NET Core and runtime meters, collected every 10 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round, so both sides run on the same process, connections and JIT;
 /// both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -38,6 +38,7 @@ public static class TelemetryCost
         var parts = at >= 0 && at + 1 < args.Length ? args[at + 1].Split(',') : ["p2", "p3"];
         var only = Array.IndexOf(args, "--telemetry-only");
         Only = only >= 0 && only + 1 < args.Length ? args[only + 1] : null;
+        AllocationTypes = args.Contains("--alloc-types");
         var ratio = Array.IndexOf(args, "--sample-ratio");
         SampleRatio = ratio >= 0 && ratio + 1 < args.Length ? double.Parse(args[ratio + 1], CultureInfo.InvariantCulture) : 1.0;
         if (parts.Contains("p2"))
@@ -53,13 +54,17 @@ public static class TelemetryCost
         return 0;
     }
 
-    /// <summary>How often "on" collects its metrics: a scrape every 10 s, more often than Prometheus' default of a minute
-    /// and OTLP's of 60 s.</summary>
-    private const int CollectMilliseconds = 10_000;
+    /// <summary>How often "on" collects its metrics: every 2 s, so that each round (a second's warm-up, then 2–3 s
+    /// measured) pays for a collection or two, more often than any scrape would (Prometheus' default is a minute, OTLP's
+    /// export 60 s).</summary>
+    private const int CollectMilliseconds = 2_000;
 
     /// <summary>The share of new traces "on" records (<c>--sample-ratio</c>; <c>Trellis:Telemetry:SampleRatio</c>, 1 by
     /// default).</summary>
     private static double SampleRatio { get; set; } = 1.0;
+
+    /// <summary>After each path's rounds, a sampled profile of the types each side allocates (<c>--alloc-types</c>).</summary>
+    private static bool AllocationTypes { get; set; }
 
     /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); null: both.</summary>
     private static string? Only { get; set; }
@@ -94,7 +99,8 @@ public static class TelemetryCost
         Console.WriteLine($"Telemetry P2 rabbitmq-rr: {settings.Rounds} rounds per side and level, interleaved on/off/off/on, payload {payload.Length} B");
         foreach (var inFlight in new[] { 1, 16 })
         {
-            var count = inFlight == 1 ? 2_000 : 10_000;
+            // Rounds of some 2 s (1 in flight) and 3 s (16 in flight): shorter ones are moved by whatever else the machine runs.
+            var count = inFlight == 1 ? 5_000 : 30_000;
             for (var warm = 0; warm < 2; warm++)
             {
                 await P2.MeasureAsync(ours.CallAsync, inFlight, count, 0);
@@ -110,8 +116,11 @@ public static class TelemetryCost
             {
                 foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
                 {
-                    P2.Settle();
                     using var providers = telemetry ? TelemetryOn() : null;
+                    // Unmeasured calls first, on both sides: what a provider sets up on first use (metric streams, their
+                    // points and buckets) is a process's start-up cost, paid once, not a per-call one.
+                    await P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0);
+                    P2.Settle();
                     (telemetry ? on : off).Add(await P2.MeasureAsync(ours.CallAsync, inFlight, count, 0));
                 }
             }
@@ -120,6 +129,19 @@ public static class TelemetryCost
             var paired = Harness.Median(on.Zip(off, static (a, b) => a.PerSecond / b.PerSecond));
             Report($"P2 inflight={inFlight}", f.PerSecond, o.PerSecond, f.P50Micros, o.P50Micros, "µs", paired,
                 string.Create(CultureInfo.InvariantCulture, $"CPU per call off={f.CpuMicros:0}µs on={o.CpuMicros:0}µs, alloc off={f.Bytes:0}B on={o.Bytes:0}B"));
+            if (AllocationTypes)
+            {
+                using var sampler = new AllocationSampler();
+                var offTypes = await sampler.SampleAsync(async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count * 2, 0); return count * 2; });
+                Dictionary<string, double> onTypes;
+                using (TelemetryOn())
+                {
+                    await P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0);
+                    onTypes = await sampler.SampleAsync(async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count * 2, 0); return count * 2; });
+                }
+
+                AllocationSampler.PrintDifference($"P2 inflight={inFlight}", onTypes, offTypes);
+            }
         }
     }
 
@@ -193,8 +215,10 @@ public static class TelemetryCost
             {
                 foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
                 {
-                    P2.Settle();
                     using var providers = telemetry ? TelemetryOn() : null;
+                    // A second of unmeasured load first, on both sides (as P2 does).
+                    await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
+                    P2.Settle();
                     var cpu0 = CpuTime.Seconds(Environment.ProcessId);
                     var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
                     var gc0 = GcShare.Now();
@@ -218,6 +242,19 @@ public static class TelemetryCost
             Report("P3 gateway", Harness.Median(rates.Off), Harness.Median(rates.On), Harness.Median(p50.Off), Harness.Median(p50.On), "µs", paired,
                 string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0}µs on={Harness.Median(cpu.On):0}µs, alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
             Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
+            if (AllocationTypes)
+            {
+                using var sampler = new AllocationSampler();
+                var offTypes = await sampler.SampleAsync(async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(5))).Requests);
+                Dictionary<string, double> onTypes;
+                using (TelemetryOn())
+                {
+                    await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
+                    onTypes = await sampler.SampleAsync(async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(5))).Requests);
+                }
+
+                AllocationSampler.PrintDifference("P3", onTypes, offTypes);
+            }
         }
         finally
         {
