@@ -59,7 +59,13 @@ public static class TelemetryRegistration
     public static TelemetryOptions AddTrellisTelemetry(this WebApplicationBuilder builder, string role)
     {
         var options = ConfigurationBinding.Bind<TelemetryOptions>(builder.Configuration, TelemetryOptions.Section).Validate();
-        UseNativeAspNetCoreSpans();
+        if (options.Tracing)
+        {
+            // Only when spans are recorded: ASP.NET Core computes these tags for every request, even for the bare
+            // activity it makes for log scopes when nothing listens.
+            UseNativeAspNetCoreSpans();
+        }
+
         builder.Services.AddSingleton(options);
 
         builder.Logging.ClearProviders();
