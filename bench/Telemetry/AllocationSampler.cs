@@ -33,7 +33,7 @@ internal sealed class AllocationSampler : EventListener
     }
 
     /// <summary>Counts while <paramref name="work"/> runs; returns bytes by type per unit of work.</summary>
-    public async Task<Dictionary<string, double>> SampleAsync(Func<Task<long>> work)
+    private async Task<Dictionary<string, double>> SampleAsync(Func<Task<long>> work)
     {
         _bytes.Clear();
         _on = true;
@@ -50,9 +50,19 @@ internal sealed class AllocationSampler : EventListener
         return _bytes.ToDictionary(static kv => kv.Key, kv => (double)kv.Value / Math.Max(1, units));
     }
 
-    /// <summary>Prints the types whose bytes per unit differ most between the two sides.</summary>
-    public static void PrintDifference(string what, Dictionary<string, double> on, Dictionary<string, double> off, int top = 25)
+    /// <summary>Profiles <paramref name="work"/> (returning how many requests it made) with telemetry off, then on
+    /// after <paramref name="warm"/>, and prints the types whose bytes per request differ most.</summary>
+    public static async Task CompareAsync(string what, Func<IDisposable> telemetryOn, Func<Task> warm, Func<Task<long>> work, int top = 25)
     {
+        using var sampler = new AllocationSampler();
+        var off = await sampler.SampleAsync(work);
+        Dictionary<string, double> on;
+        using (telemetryOn())
+        {
+            await warm();
+            on = await sampler.SampleAsync(work);
+        }
+
         Console.WriteLine($"Telemetry {what} allocation by type, bytes per request (sampled), on − off:");
         foreach (var type in on.Keys.Union(off.Keys)
                      .Select(t => (Type: t, On: on.GetValueOrDefault(t), Off: off.GetValueOrDefault(t)))

@@ -131,16 +131,11 @@ public static class TelemetryCost
                 string.Create(CultureInfo.InvariantCulture, $"CPU per call off={f.CpuMicros:0}µs on={o.CpuMicros:0}µs, alloc off={f.Bytes:0}B on={o.Bytes:0}B"));
             if (AllocationTypes)
             {
-                using var sampler = new AllocationSampler();
-                var offTypes = await sampler.SampleAsync(async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count * 2, 0); return count * 2; });
-                Dictionary<string, double> onTypes;
-                using (TelemetryOn())
-                {
-                    await P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0);
-                    onTypes = await sampler.SampleAsync(async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count * 2, 0); return count * 2; });
-                }
-
-                AllocationSampler.PrintDifference($"P2 inflight={inFlight}", onTypes, offTypes);
+                await AllocationSampler.CompareAsync(
+                    $"P2 inflight={inFlight}",
+                    TelemetryOn,
+                    () => P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0),
+                    async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count * 2, 0); return count * 2; });
             }
         }
     }
@@ -247,16 +242,11 @@ public static class TelemetryCost
             Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
             if (AllocationTypes)
             {
-                using var sampler = new AllocationSampler();
-                var offTypes = await sampler.SampleAsync(async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(5))).Requests);
-                Dictionary<string, double> onTypes;
-                using (TelemetryOn())
-                {
-                    await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
-                    onTypes = await sampler.SampleAsync(async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(5))).Requests);
-                }
-
-                AllocationSampler.PrintDifference("P3", onTypes, offTypes);
+                await AllocationSampler.CompareAsync(
+                    "P3",
+                    TelemetryOn,
+                    () => Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1)),
+                    async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(5))).Requests);
             }
         }
         finally
