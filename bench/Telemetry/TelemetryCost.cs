@@ -24,7 +24,7 @@ namespace Trellis.Bench.Telemetry;
 /// Orleans, ASP.NET Core and runtime meters, collected every 10 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round, so both sides run on the same process, connections and JIT;
 /// both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -39,8 +39,15 @@ public static class TelemetryCost
         var only = Array.IndexOf(args, "--telemetry-only");
         Only = only >= 0 && only + 1 < args.Length ? args[only + 1] : null;
         AllocationTypes = args.Contains("--alloc-types");
+        Census = args.Contains("--census");
         var ratio = Array.IndexOf(args, "--sample-ratio");
         SampleRatio = ratio >= 0 && ratio + 1 < args.Length ? double.Parse(args[ratio + 1], CultureInfo.InvariantCulture) : 1.0;
+        if (args.Contains("--floor"))
+        {
+            TelemetryFloor.Print(TelemetryOn);
+            return 0;
+        }
+
         if (parts.Contains("p2"))
         {
             await RunP2Async(args);
@@ -65,6 +72,9 @@ public static class TelemetryCost
 
     /// <summary>After each path's rounds, a sampled profile of the types each side allocates (<c>--alloc-types</c>).</summary>
     private static bool AllocationTypes { get; set; }
+
+    /// <summary>After each path's rounds, what "on" records per request (<c>--census</c>).</summary>
+    private static bool Census { get; set; }
 
     /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); null: both.</summary>
     private static string? Only { get; set; }
@@ -129,6 +139,15 @@ public static class TelemetryCost
             var paired = Harness.Median(on.Zip(off, static (a, b) => a.PerSecond / b.PerSecond));
             Report($"P2 inflight={inFlight}", f.PerSecond, o.PerSecond, f.P50Micros, o.P50Micros, "µs", paired,
                 string.Create(CultureInfo.InvariantCulture, $"CPU per call off={f.CpuMicros:0}µs on={o.CpuMicros:0}µs, alloc off={f.Bytes:0}B on={o.Bytes:0}B"));
+            if (Census)
+            {
+                await TelemetryCensus.PrintAsync(
+                    $"P2 inflight={inFlight}",
+                    TelemetryOn,
+                    () => P2.MeasureAsync(ours.CallAsync, inFlight, count / 4, 0),
+                    async () => { await P2.MeasureAsync(ours.CallAsync, inFlight, count, 0); return count; });
+            }
+
             if (AllocationTypes)
             {
                 await AllocationSampler.CompareAsync(
@@ -240,6 +259,15 @@ public static class TelemetryCost
             Report("P3 gateway", Harness.Median(rates.Off), Harness.Median(rates.On), Harness.Median(p50.Off), Harness.Median(p50.On), "µs", paired,
                 string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0}µs on={Harness.Median(cpu.On):0}µs, alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
             Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
+            if (Census)
+            {
+                await TelemetryCensus.PrintAsync(
+                    "P3",
+                    TelemetryOn,
+                    () => Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1)),
+                    async () => (await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(3))).Requests);
+            }
+
             if (AllocationTypes)
             {
                 await AllocationSampler.CompareAsync(

@@ -39,6 +39,9 @@ public static class MessagingTracing
     /// <summary><c>messaging.operation.type</c> of a consumer span.</summary>
     public const string Process = "process";
 
+    private static readonly SpanNames PublishNames = new(Publish);
+    private static readonly SpanNames ProcessNames = new(Process);
+
     /// <summary><c>messaging.system</c> for a transport or flow broker by its name: <c>rabbitmq</c> on RabbitMQ,
     /// <c>trellis</c> in process.</summary>
     public static string SystemOf(string transportName) =>
@@ -69,16 +72,17 @@ public static class MessagingTracing
             return null;
         }
 
-        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: TrellisTelemetry.SpanName(Publish, destination));
+        var activity = TrellisTelemetry.Source.StartActivity(ActivityKind.Producer, default(ActivityContext), name: PublishNames.Of(destination));
         if (activity is { IsAllDataRequested: true })
         {
-            activity.SetTag(Attributes.System, system);
-            activity.SetTag(Attributes.DestinationName, destination);
-            activity.SetTag(Attributes.OperationType, Publish);
-            activity.SetTag(Attributes.OperationName, Publish);
+            // A new span has no tags yet: AddTag appends, where SetTag would first look for each key.
+            activity.AddTag(Attributes.System, system);
+            activity.AddTag(Attributes.DestinationName, destination);
+            activity.AddTag(Attributes.OperationType, Publish);
+            activity.AddTag(Attributes.OperationName, Publish);
             if (messageId is not null)
             {
-                activity.SetTag(Attributes.MessageId, messageId);
+                activity.AddTag(Attributes.MessageId, messageId);
             }
         }
 
@@ -106,18 +110,18 @@ public static class MessagingTracing
 
         if (activity.IsAllDataRequested)
         {
-            activity.SetTag(Attributes.System, system);
-            activity.SetTag(Attributes.DestinationName, destination);
-            activity.SetTag(Attributes.OperationType, Process);
-            activity.SetTag(Attributes.OperationName, Process);
+            activity.AddTag(Attributes.System, system);
+            activity.AddTag(Attributes.DestinationName, destination);
+            activity.AddTag(Attributes.OperationType, Process);
+            activity.AddTag(Attributes.OperationName, Process);
             if (group is not null)
             {
-                activity.SetTag(Attributes.ConsumerGroup, group);
+                activity.AddTag(Attributes.ConsumerGroup, group);
             }
 
             if (messageId is not null)
             {
-                activity.SetTag(Attributes.MessageId, messageId);
+                activity.AddTag(Attributes.MessageId, messageId);
             }
         }
 
@@ -158,10 +162,12 @@ public static class MessagingTracing
             Activity.Current = null;
         }
 
-        return TrellisTelemetry.Source.StartActivity(kind, parent, name: TrellisTelemetry.SpanName(operation, target));
+        var name = ReferenceEquals(operation, Process) ? ProcessNames.Of(target) : TrellisTelemetry.SpanName(operation, target);
+        return TrellisTelemetry.Source.StartActivity(kind, parent, name: name);
     }
 
-    /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it.</summary>
+    /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it; the span
+    /// must not carry a code or an error type yet.</summary>
     public static void Finish(Activity? activity, int code)
     {
         if (activity is null)
@@ -171,10 +177,10 @@ public static class MessagingTracing
 
         if (activity.IsAllDataRequested)
         {
-            activity.SetTag(TrellisTelemetry.Tags.Code, BusMetrics.CodeTag(code));
+            activity.AddTag(TrellisTelemetry.Tags.Code, BusMetrics.CodeTag(code));
             if (code >= 300)
             {
-                activity.SetTag(Attributes.ErrorType, code.ToString(CultureInfo.InvariantCulture));
+                activity.AddTag(Attributes.ErrorType, code.ToString(CultureInfo.InvariantCulture));
                 activity.SetStatus(ActivityStatusCode.Error);
             }
         }

@@ -36,28 +36,13 @@ public static class TrellisTelemetry
     /// <summary>Trellis' own metrics.</summary>
     public static readonly Meter Meter = new(Name, Version);
 
-    /// <summary>Span names by operation and target (<c>publish orders.new</c>, <c>POST /request/{id}</c>), so a busy
-    /// topic's or route's spans share one string; past this many the rest are made as they come.</summary>
-    private static readonly ConcurrentDictionary<(string Operation, string Target), string> SpanNames = new();
+    /// <summary>Span-name caches by operation, for operations named at run time.</summary>
+    private static readonly ConcurrentDictionary<string, SpanNames> SpanNamesByOperation = new();
 
-    private const int MaxSpanNames = 4096;
-
-    /// <summary>The span name <c>{operation} {target}</c>, cached.</summary>
-    public static string SpanName(string operation, string target)
-    {
-        if (SpanNames.TryGetValue((operation, target), out var name))
-        {
-            return name;
-        }
-
-        name = operation + " " + target;
-        if (SpanNames.Count < MaxSpanNames)
-        {
-            SpanNames.TryAdd((operation, target), name);
-        }
-
-        return name;
-    }
+    /// <summary>The span name <c>{operation} {target}</c>, cached; a caller with a fixed operation keeps its own
+    /// <see cref="SpanNames"/> instead.</summary>
+    public static string SpanName(string operation, string target) =>
+        SpanNamesByOperation.GetOrAdd(operation, static o => new SpanNames(o)).Of(target);
 
     /// <summary>The name of <see cref="RequestDuration"/>: a listener started before this class is initialised sees the
     /// instrument published while the field is still null, so it must recognise it by name.</summary>
