@@ -84,7 +84,9 @@ public sealed class FbpTestRunnerTests : IAsyncLifetime
         await File.WriteAllTextAsync(Path.Combine(home.Path, "fbp-config.json"), config.ToJsonString(), ct);
 
         var info = new ProcessStartInfo("node") { WorkingDirectory = nodeDir, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in (string[])[Path.Combine(nodeDir, "node_modules", "fbp-protocol", "bin", "fbp-test"), "--reporter", "json"])
+        // Mocha's 2-s default per check is short on a busy machine: a reply that comes later is read by the next check,
+        // which then fails too. The two checks that cannot pass (above) each wait out the whole timeout.
+        foreach (var argument in (string[])[Path.Combine(nodeDir, "node_modules", "fbp-protocol", "bin", "fbp-test"), "--reporter", "json", "--timeout", "8000"])
         {
             info.ArgumentList.Add(argument);
         }
