@@ -39,8 +39,8 @@ public static class MessagingTracing
     /// <summary><c>messaging.operation.type</c> of a consumer span.</summary>
     public const string Process = "process";
 
-    private static readonly SpanNames PublishNames = new(Publish);
-    private static readonly SpanNames ProcessNames = new(Process);
+    private static readonly SpanNames PublishNames = TrellisTelemetry.SpanNamesOf(Publish);
+    private static readonly SpanNames ProcessNames = TrellisTelemetry.SpanNamesOf(Process);
 
     /// <summary><c>messaging.system</c> for a transport or flow broker by its name: <c>rabbitmq</c> on RabbitMQ,
     /// <c>trellis</c> in process.</summary>
@@ -94,12 +94,14 @@ public static class MessagingTracing
     /// <remarks>The span becomes <see cref="Activity.Current"/>. A caller that is not an async method restores the
     /// previous current activity itself once the handler has returned its task.</remarks>
     public static Activity? StartProcess(string system, string destination, string? traceParent, string? traceState, string? group = null, string? messageId = null) =>
-        TagProcess(StartLinked(ActivityKind.Consumer, Process, destination, traceParent, traceState), system, destination, group, messageId);
+        TrellisTelemetry.Source.HasListeners()
+            ? TagProcess(Start(ActivityKind.Consumer, ProcessNames, destination, Parent(traceParent, traceState)), system, destination, group, messageId)
+            : null;
 
     /// <summary>Starts a consumer span <c>process {destination}</c> parented to the publisher's <paramref name="parent"/>
     /// context (a new trace when it is default); null when nothing samples it.</summary>
     public static Activity? StartProcess(string system, string destination, ActivityContext parent, string? group = null, string? messageId = null) =>
-        TagProcess(StartLinked(ActivityKind.Consumer, Process, destination, parent), system, destination, group, messageId);
+        TagProcess(Start(ActivityKind.Consumer, ProcessNames, destination, parent), system, destination, group, messageId);
 
     private static Activity? TagProcess(Activity? activity, string system, string destination, string? group, string? messageId)
     {
@@ -131,25 +133,22 @@ public static class MessagingTracing
     /// <summary>Starts a span <c>{operation} {target}</c> of <paramref name="kind"/> parented to a remote
     /// <paramref name="traceParent"/> (a new trace when it is missing or malformed) and makes it current; null when
     /// nothing samples it.</summary>
-    public static Activity? StartLinked(ActivityKind kind, string operation, string target, string? traceParent, string? traceState = null)
-    {
-        if (!TrellisTelemetry.Source.HasListeners())
-        {
-            return null;
-        }
-
-        ActivityContext parent = default;
-        if (!string.IsNullOrEmpty(traceParent) && !ActivityContext.TryParse(traceParent, traceState, isRemote: true, out parent))
-        {
-            parent = default;
-        }
-
-        return StartLinked(kind, operation, target, parent);
-    }
+    public static Activity? StartLinked(ActivityKind kind, string operation, string target, string? traceParent, string? traceState = null) =>
+        TrellisTelemetry.Source.HasListeners()
+            ? Start(kind, TrellisTelemetry.SpanNamesOf(operation), target, Parent(traceParent, traceState))
+            : null;
 
     /// <summary>Starts a span <c>{operation} {target}</c> of <paramref name="kind"/> parented to <paramref name="parent"/>
     /// (a new trace when it is default) and makes it current; null when nothing samples it.</summary>
-    public static Activity? StartLinked(ActivityKind kind, string operation, string target, ActivityContext parent)
+    public static Activity? StartLinked(ActivityKind kind, string operation, string target, ActivityContext parent) =>
+        Start(kind, TrellisTelemetry.SpanNamesOf(operation), target, parent);
+
+    /// <summary>The publisher's context from its <c>traceparent</c> text; default (a new trace) when it is missing or
+    /// malformed.</summary>
+    private static ActivityContext Parent(string? traceParent, string? traceState) =>
+        !string.IsNullOrEmpty(traceParent) && ActivityContext.TryParse(traceParent, traceState, isRemote: true, out var parent) ? parent : default;
+
+    private static Activity? Start(ActivityKind kind, SpanNames names, string target, ActivityContext parent)
     {
         if (!TrellisTelemetry.Source.HasListeners())
         {
@@ -162,8 +161,7 @@ public static class MessagingTracing
             Activity.Current = null;
         }
 
-        var name = ReferenceEquals(operation, Process) ? ProcessNames.Of(target) : TrellisTelemetry.SpanName(operation, target);
-        return TrellisTelemetry.Source.StartActivity(kind, parent, name: name);
+        return TrellisTelemetry.Source.StartActivity(kind, parent, name: names.Of(target));
     }
 
     /// <summary>Records a Trellis code on <paramref name="activity"/> (an error status from 300 on) and stops it; the span

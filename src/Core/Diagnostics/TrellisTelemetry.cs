@@ -36,13 +36,15 @@ public static class TrellisTelemetry
     /// <summary>Trellis' own metrics.</summary>
     public static readonly Meter Meter = new(Name, Version);
 
-    /// <summary>Span-name caches by operation, for operations named at run time.</summary>
+    /// <summary>Span-name caches by operation.</summary>
     private static readonly ConcurrentDictionary<string, SpanNames> SpanNamesByOperation = new();
 
-    /// <summary>The span name <c>{operation} {target}</c>, cached; a caller with a fixed operation keeps its own
-    /// <see cref="SpanNames"/> instead.</summary>
-    public static string SpanName(string operation, string target) =>
-        SpanNamesByOperation.GetOrAdd(operation, static o => new SpanNames(o)).Of(target);
+    /// <summary>The span-name cache of <paramref name="operation"/>; a caller with a fixed operation keeps it, so that
+    /// a span's name is one lookup by its target.</summary>
+    public static SpanNames SpanNamesOf(string operation) => SpanNamesByOperation.GetOrAdd(operation, static o => new SpanNames(o));
+
+    /// <summary>The span name <c>{operation} {target}</c>, cached.</summary>
+    public static string SpanName(string operation, string target) => SpanNamesOf(operation).Of(target);
 
     /// <summary>The name of <see cref="RequestDuration"/>: a listener started before this class is initialised sees the
     /// instrument published while the field is still null, so it must recognise it by name.</summary>

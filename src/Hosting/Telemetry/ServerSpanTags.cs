@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.AspNetCore.Http;
@@ -20,9 +19,6 @@ internal sealed class ServerSpanTags(RequestDelegate next)
     private const string ErrorType = "error.type";
 
     private static readonly HashSet<string> KnownMethods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE"];
-
-    /// <summary>Span names by endpoint: endpoints are made once at start-up and hash by reference.</summary>
-    private static readonly ConcurrentDictionary<RouteEndpoint, Named> Names = new();
 
     public Task InvokeAsync(HttpContext context) =>
         // Only ASP.NET Core's span from its activity source, which a tracer sampled: without listeners ASP.NET Core
@@ -59,28 +55,13 @@ internal sealed class ServerSpanTags(RequestDelegate next)
 
     private static void Name(HttpContext context, Activity activity)
     {
-        if (context.GetEndpoint() is not RouteEndpoint { RoutePattern.RawText: { } route } endpoint)
+        if (context.GetEndpoint() is not RouteEndpoint { RoutePattern.RawText: { } route })
         {
             return;
         }
 
         activity.AddTag(Route, route);
-        activity.DisplayName = NameOf(endpoint, context.Request.Method, route);
+        var method = KnownMethods.Contains(context.Request.Method) ? context.Request.Method : "HTTP";
+        activity.DisplayName = TrellisTelemetry.SpanName(method, route);
     }
-
-    /// <summary>The span name of a request to <paramref name="endpoint"/>: the last one made for it, while the method is
-    /// the same (an endpoint is mostly reached by one).</summary>
-    private static string NameOf(RouteEndpoint endpoint, string method, string route)
-    {
-        if (Names.TryGetValue(endpoint, out var named) && string.Equals(named.Method, method, StringComparison.Ordinal))
-        {
-            return named.Name;
-        }
-
-        var name = TrellisTelemetry.SpanName(KnownMethods.Contains(method) ? method : "HTTP", route);
-        Names[endpoint] = new Named(method, name);
-        return name;
-    }
-
-    private sealed record Named(string Method, string Name);
 }
