@@ -21,7 +21,7 @@ namespace Trellis.Bench.Telemetry;
 /// AddTrellisSources and AddTrellisMeters): a TracerProvider sampling every new trace (or <c>--sample-ratio</c>) of the
 /// Trellis, Orleans and ASP.NET Core sources, with a batch processor in front of an exporter that drops what it is given
 /// (OTLP's serialisation and network are the collector's cost, not the process's); a MeterProvider on the Trellis,
-/// Orleans, ASP.NET Core and runtime meters, collected every 10 s by a periodic reader. "Off" is no provider at all.
+/// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round, so both sides run on the same process, connections and JIT;
 /// both sides are warmed up until tiered compilation has settled.
 /// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
@@ -90,7 +90,7 @@ public static class TelemetryCost
             .AddTrellisMeters()
             .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), exportIntervalMilliseconds: CollectMilliseconds))
             .Build();
-        return new Both(tracer, meter);
+        return new Disposables(tracer, meter);
     }
 
     // ---------------------------------------------------------------- P2
@@ -320,7 +320,7 @@ public static class TelemetryCost
     }
 
     /// <summary>An exporter that takes every batch and keeps nothing.</summary>
-    private sealed class DroppingExporter<T> : BaseExporter<T>
+    internal sealed class DroppingExporter<T> : BaseExporter<T>
         where T : class
     {
         public override ExportResult Export(in Batch<T> batch)
@@ -333,12 +333,15 @@ public static class TelemetryCost
         }
     }
 
-    private sealed class Both(IDisposable? first, IDisposable? second) : IDisposable
+    /// <summary>Providers disposed together (any of them may be absent).</summary>
+    internal sealed class Disposables(params IDisposable?[] all) : IDisposable
     {
         public void Dispose()
         {
-            first?.Dispose();
-            second?.Dispose();
+            foreach (var one in all)
+            {
+                one?.Dispose();
+            }
         }
     }
 }

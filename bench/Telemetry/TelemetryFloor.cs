@@ -77,10 +77,10 @@ internal static class TelemetryFloor
     private static IDisposable Extra(IDisposable trellis, string source, string meter)
     {
         var tracer = Sdk.CreateTracerProviderBuilder().AddSource(source)
-            .AddProcessor(new BatchActivityExportProcessor(new DropExporter())).Build();
+            .AddProcessor(new BatchActivityExportProcessor(new TelemetryCost.DroppingExporter<Activity>())).Build();
         var meters = Sdk.CreateMeterProviderBuilder().AddMeter(meter)
-            .AddReader(new PeriodicExportingMetricReader(new DropMetrics(), 60_000)).Build();
-        return new Disposables(trellis, tracer, meters);
+            .AddReader(new PeriodicExportingMetricReader(new TelemetryCost.DroppingExporter<Metric>(), 60_000)).Build();
+        return new TelemetryCost.Disposables(trellis, tracer, meters);
     }
 
     private static double Best(Action step)
@@ -98,26 +98,5 @@ internal static class TelemetryFloor
         }
 
         return best;
-    }
-
-    private sealed class DropExporter : BaseExporter<Activity>
-    {
-        public override ExportResult Export(in Batch<Activity> batch) => ExportResult.Success;
-    }
-
-    private sealed class DropMetrics : BaseExporter<Metric>
-    {
-        public override ExportResult Export(in Batch<Metric> batch) => ExportResult.Success;
-    }
-
-    private sealed class Disposables(params IDisposable?[] all) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var one in all)
-            {
-                one?.Dispose();
-            }
-        }
     }
 }
