@@ -8,6 +8,35 @@ public static class Harness
 {
     public static int Rounds { get; set; } = 5;
 
+    /// <summary>The CPUs the bench's peers (wrk, nginx) run on (<c>--peer-cpus 1</c>, as <c>taskset -c</c> takes
+    /// them); null: wherever the scheduler puts them. With the bench itself started under <c>taskset -c 0</c>, the
+    /// process measured no longer shares its core with its load, so its throughput follows its own cost per request.</summary>
+    public static string? PeerCpus { get; set; }
+
+    /// <summary>How to start a peer: the binary itself, or under <c>taskset</c> when <see cref="PeerCpus"/> is set.</summary>
+    public static ProcessStartInfo Peer(string binary, IEnumerable<string> arguments)
+    {
+        var info = new ProcessStartInfo(PeerCpus is null ? binary : "taskset")
+        {
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        if (PeerCpus is not null)
+        {
+            info.ArgumentList.Add("-c");
+            info.ArgumentList.Add(PeerCpus);
+            info.ArgumentList.Add(binary);
+        }
+
+        foreach (var argument in arguments)
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        return info;
+    }
+
     /// <summary>Runs ours and the baseline alternately; each returns a rate (higher is better).</summary>
     public static async Task<(double Ours, double Raw)> InterleaveAsync(Func<Task<double>> ours, Func<Task<double>> raw, int warmups = 1)
     {

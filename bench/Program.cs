@@ -26,6 +26,12 @@ if (rounds >= 0 && rounds + 1 < args.Length)
     Harness.Rounds = int.Parse(args[rounds + 1], System.Globalization.CultureInfo.InvariantCulture);
 }
 
+var peerCpus = Array.IndexOf(args, "--peer-cpus");
+if (peerCpus >= 0 && peerCpus + 1 < args.Length)
+{
+    Harness.PeerCpus = args[peerCpus + 1];
+}
+
 var benches = new (string Name, Func<string[], Task<int>> Run)[]
 {
     ("p1", Trellis.Bench.Kernel.P1.RunAsync),

@@ -37,6 +37,16 @@ public sealed class Nginx : IAsyncDisposable
 
     public int ProcessId => _process.Id;
 
+    /// <summary>The requests nginx has answered so far, from its <c>stub_status</c> page on the static node
+    /// (<c>GET /status</c>; the request asking counts too).</summary>
+    public async Task<long> RequestsAsync(HttpClient http)
+    {
+        // "Active connections: 33 \nserver accepts handled requests\n 35 35 181204 \nReading: ..."
+        var page = await http.GetStringAsync(new Uri(Node ?? throw new InvalidOperationException("no static node"), "/status"));
+        var counts = page.Split('\n')[2].Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return long.Parse(counts[2], CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Starts nginx with a static node answering <paramref name="staticReply"/> (when not null) and a reverse
     /// proxy to <paramref name="upstream"/> (when not null; the static node itself when <paramref name="proxyStaticNode"/>);
     /// waits until every listener accepts connections.</summary>
@@ -56,16 +66,7 @@ public sealed class Nginx : IAsyncDisposable
         var config = Path.Combine(directory, "nginx.conf");
         await File.WriteAllTextAsync(config, Config(directory, workers, nodePort, staticReply, proxyPort, upstream));
 
-        var info = new ProcessStartInfo(Binary)
-        {
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in (string[])["-e", Path.Combine(directory, "error.log"), "-p", directory, "-c", config])
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = Harness.Peer(Binary, ["-e", Path.Combine(directory, "error.log"), "-p", directory, "-c", config]);
 
         var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start nginx.");
         var nginx = new Nginx(process, directory, proxyAddress, nodeAddress);
@@ -155,6 +156,7 @@ public sealed class Nginx : IAsyncDisposable
                     listen 127.0.0.1:{{nodePort}};
                     location = /echo { default_type application/json; return 200 '{{staticReply}}'; }
                     location = /health { default_type text/plain; return 200 'ok'; }
+                    location = /status { stub_status; }
                   }
 
                 """);

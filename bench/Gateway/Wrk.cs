@@ -46,16 +46,7 @@ public static partial class Wrk
     /// <summary>Runs <c>wrk -t1 -c{connections} -d{seconds}s --latency -s script url</c>.</summary>
     public static async Task<WrkResult> RunAsync(Uri url, string script, int connections, TimeSpan duration)
     {
-        var info = new ProcessStartInfo(Binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in (string[])["-t1", $"-c{connections}", $"-d{Math.Max(1, (int)duration.TotalSeconds)}s", "--latency", "--timeout", "10s", "-s", script, url.ToString()])
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = Harness.Peer(Binary, ["-t1", $"-c{connections}", $"-d{Math.Max(1, (int)duration.TotalSeconds)}s", "--latency", "--timeout", "10s", "-s", script, url.ToString()]);
 
         using var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start wrk.");
         var stdout = process.StandardOutput.ReadToEndAsync();

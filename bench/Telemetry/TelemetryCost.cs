@@ -13,8 +13,8 @@ namespace Trellis.Bench.Telemetry;
 
 /// <summary>
 /// The cost of telemetry: P2 (request/reply over RabbitMQ) and P3 (the HTTP gateway, wrk at saturation) with tracing and
-/// metrics on against off, in one run, rounds interleaved (on, off, off, on …); the verdict is the median of the rounds'
-/// on/off ratios.
+/// metrics on against off, in one run: P2 in rounds interleaved (on, off, off, on …), P3 in windows of one continuous
+/// load with telemetry switched under it; the verdict is the median of the on/off ratios of rounds or pairs of windows.
 /// </summary>
 /// <remarks>
 /// "On" is the real OpenTelemetry SDK listening to what a Trellis process records (TelemetryRegistration's
@@ -22,9 +22,9 @@ namespace Trellis.Bench.Telemetry;
 /// Trellis, Orleans and ASP.NET Core sources, with a batch processor in front of an exporter that drops what it is given
 /// (OTLP's serialisation and network are the collector's cost, not the process's); a MeterProvider on the Trellis,
 /// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
-/// The providers are made and disposed around each round, so both sides run on the same process, connections and JIT;
-/// both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
+/// The providers are made and disposed around each round or window, so both sides run on the same process, connections
+/// and JIT; both sides are warmed up until tiered compilation has settled.
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -61,9 +61,9 @@ public static class TelemetryCost
         return 0;
     }
 
-    /// <summary>How often "on" collects its metrics: every 2 s, so that each round (a second's warm-up, then 2–3 s
-    /// measured) pays for a collection or two, more often than any scrape would (Prometheus' default is a minute, OTLP's
-    /// export 60 s).</summary>
+    /// <summary>How often "on" collects its metrics: every 2 s, so that each P2 round (a second's warm-up, then 2–3 s
+    /// measured) and each P3 window (2.5 s from the providers' start, the first 0.5 s unmeasured) pays for a collection,
+    /// more often than any scrape would (Prometheus' default is a minute, OTLP's export 60 s).</summary>
     private const int CollectMilliseconds = 2_000;
 
     /// <summary>The share of new traces "on" records (<c>--sample-ratio</c>; <c>Trellis:Telemetry:SampleRatio</c>, 1 by
@@ -137,7 +137,7 @@ public static class TelemetryCost
 
             var (o, f) = (P2.Result.Median(on), P2.Result.Median(off));
             var paired = Harness.Median(on.Zip(off, static (a, b) => a.PerSecond / b.PerSecond));
-            Report($"P2 inflight={inFlight}", f.PerSecond, o.PerSecond, f.P50Micros, o.P50Micros, "µs", paired,
+            Report($"P2 inflight={inFlight}", f.PerSecond, o.PerSecond, "p50", f.P50Micros, o.P50Micros, paired,
                 string.Create(CultureInfo.InvariantCulture, $"CPU per call off={f.CpuMicros:0}µs on={o.CpuMicros:0}µs, alloc off={f.Bytes:0}B on={o.Bytes:0}B"));
             if (Census)
             {
@@ -222,42 +222,55 @@ public static class TelemetryCost
                 return;
             }
 
-            Console.WriteLine($"Telemetry P3 gateway: wrk -t1 -c{concurrency}, {duration.TotalSeconds:0} s per round, {Harness.Rounds} rounds per side, interleaved on/off/off/on");
+            // One wrk run for the whole measure while telemetry goes on and off every window (pairs in alternating
+            // order). Neighbouring windows share whatever else the machine does, which moves separate runs by more than
+            // the cost measured; the rate of each window is nginx's count of node calls (the gateway makes one per
+            // request), so the measured process counts nothing itself.
+            var pairs = Harness.Rounds * 2;
+            // Long enough that the window's measured part holds the collection "on" makes 2 s after it starts.
+            var window = TimeSpan.FromSeconds(2.5);
+            var settle = TimeSpan.FromMilliseconds(500);
+            Console.WriteLine($"Telemetry P3 gateway: wrk -t1 -c{concurrency} for {(pairs * 2 * window).TotalSeconds:0} s, telemetry switched every {window.TotalSeconds:0.0} s (the first {settle.TotalMilliseconds:0} ms unmeasured), {pairs} pairs of windows in alternating order");
             var rates = (On: new List<double>(), Off: new List<double>());
-            var p50 = (On: new List<double>(), Off: new List<double>());
             var cpu = (On: new List<double>(), Off: new List<double>());
             var bytes = (On: new List<double>(), Off: new List<double>());
             var gc = (On: new List<GcShare>(), Off: new List<GcShare>());
-            for (var round = 0; round < Harness.Rounds; round++)
+            var load = Wrk.RunAsync(url, script, concurrency, (pairs * 2 * window) + TimeSpan.FromSeconds(3));
+            await Task.Delay(TimeSpan.FromSeconds(1));
+            for (var pair = 0; pair < pairs; pair++)
             {
-                foreach (var telemetry in round % 2 == 0 ? [true, false] : new[] { false, true })
+                foreach (var telemetry in pair % 2 == 0 ? [true, false] : new[] { false, true })
                 {
                     using var providers = telemetry ? TelemetryOn() : null;
-                    // A second of unmeasured load first, on both sides (as P2 does).
-                    await Wrk.RunAsync(url, script, concurrency, TimeSpan.FromSeconds(1));
-                    P2.Settle();
+                    await Task.Delay(settle);
+                    var requests0 = await nginx.RequestsAsync(http);
+                    var clock = Stopwatch.StartNew();
                     var cpu0 = CpuTime.Seconds(Environment.ProcessId);
                     var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
                     var gc0 = GcShare.Now();
-                    var result = await Wrk.RunAsync(url, script, concurrency, duration);
-                    (telemetry ? gc.On : gc.Off).Add(GcShare.Now().Since(gc0, result.Requests));
-                    var cpuPerRequest = (CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / result.Requests;
-                    (telemetry ? bytes.On : bytes.Off).Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / result.Requests);
-                    if (result.SocketErrors is { } errors)
-                    {
-                        Console.WriteLine($"Telemetry P3   warning: {errors}");
-                    }
-
-                    (telemetry ? rates.On : rates.Off).Add(result.RequestsPerSecond);
-                    (telemetry ? p50.On : p50.Off).Add(result.P50Ms * 1000);
-                    (telemetry ? cpu.On : cpu.Off).Add(cpuPerRequest);
+                    await Task.Delay(window - settle);
+                    var requests = await nginx.RequestsAsync(http) - requests0;
+                    var seconds = clock.Elapsed.TotalSeconds;
+                    (telemetry ? gc.On : gc.Off).Add(GcShare.Now().Since(gc0, requests));
+                    (telemetry ? cpu.On : cpu.Off).Add((CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / requests);
+                    (telemetry ? bytes.On : bytes.Off).Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / requests);
+                    (telemetry ? rates.On : rates.Off).Add(requests / seconds);
                 }
             }
 
+            var loaded = await load;
+            if (loaded.SocketErrors is { } errors)
+            {
+                Console.WriteLine($"Telemetry P3   warning: {errors}");
+            }
+
             var paired = Harness.Median(rates.On.Zip(rates.Off, static (a, b) => a / b));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Telemetry P3 rounds: on {string.Join(" ", rates.On.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}; off {string.Join(" ", rates.Off.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}"));
-            Report("P3 gateway", Harness.Median(rates.Off), Harness.Median(rates.On), Harness.Median(p50.Off), Harness.Median(p50.On), "µs", paired,
-                string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0}µs on={Harness.Median(cpu.On):0}µs, alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Telemetry P3 windows: on {string.Join(" ", rates.On.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}; off {string.Join(" ", rates.Off.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}"));
+            // A closed loop of `concurrency` connections: the mean latency is concurrency / rate (Little's law).
+            var offRate = Harness.Median(rates.Off);
+            var onRate = Harness.Median(rates.On);
+            Report("P3 gateway", offRate, onRate, "mean", concurrency * 1e6 / offRate, concurrency * 1e6 / onRate, paired,
+                string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0.0}µs on={Harness.Median(cpu.On):0.0}µs (paired {Harness.Median(cpu.On.Zip(cpu.Off, static (a, b) => a / b)):0.000}), alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
             Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
             if (Census)
             {
@@ -285,14 +298,14 @@ public static class TelemetryCost
 
     /// <summary>Prints one path's figures. The verdict is on <paramref name="paired"/>: the median over rounds of on/off
     /// throughput within the round (its two sides run back to back), which a load change between rounds moves less
-    /// than the ratio of the two medians.</summary>
-    private static void Report(string what, double offRate, double onRate, double offP50, double onP50, string unit, double paired, string more)
+    /// than the ratio of the two medians. <paramref name="latency"/> names the latency figure (p50, mean).</summary>
+    private static void Report(string what, double offRate, double onRate, string latency, double offLatency, double onLatency, double paired, string more)
     {
         var slower = 1 - paired;
         Console.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"Telemetry {what}: off {offRate:0}/s p50={offP50:0}{unit}  on {onRate:0}/s p50={onP50:0}{unit}  medians' ratio={onRate / offRate:0.000} " +
-            $"paired ratio={paired:0.000} p50-ratio={onP50 / offP50:0.000} ({slower * 100:0.0}% slower; goal ≤ {Goal * 100:0}%: {(slower <= Goal ? "met" : "MISSED")}); {more}"));
+            $"Telemetry {what}: off {offRate:0}/s {latency}={offLatency:0}µs  on {onRate:0}/s {latency}={onLatency:0}µs  medians' ratio={onRate / offRate:0.000} " +
+            $"paired ratio={paired:0.000} {latency}-ratio={onLatency / offLatency:0.000} ({slower * 100:0.0}% slower; goal ≤ {Goal * 100:0}%: {(slower <= Goal ? "met" : "MISSED")}); {more}"));
     }
 
     private static int FreePort()

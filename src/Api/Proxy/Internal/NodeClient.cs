@@ -79,6 +79,12 @@ internal sealed class NodeClient(TimeProvider time)
         {
             return new CallResult(Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms"), false);
         }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            // The gateway is shutting down: the node may still be working on it, but this process will not wait for the
+            // answer. Its caller learns that, rather than that the node's handler failed.
+            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the gateway is stopping and cancelled the call"), false);
+        }
         catch (OperationCanceledException e) when (!stopping.IsCancellationRequested && e.InnerException is TimeoutException)
         {
             // SocketsHttpHandler's ConnectTimeout: the node did not even accept the connection.

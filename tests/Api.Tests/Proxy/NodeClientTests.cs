@@ -1,0 +1,40 @@
+using System.Net;
+using System.Net.Sockets;
+using Trellis.Api.Proxy.Internal;
+using Trellis.Core.Messaging;
+using Trellis.Core.Nodes;
+using Xunit;
+
+namespace Trellis.Api.Tests.Proxy;
+
+/// <summary>How a node call ends when the gateway stops while the node is still working on it.</summary>
+public sealed class NodeClientTests
+{
+    [Fact]
+    public async Task A_call_cut_short_by_the_gateway_stopping_is_unavailable_not_a_handler_error()
+    {
+        // A node that takes the connection and the request, then never answers.
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var accepting = listener.AcceptTcpClientAsync();
+
+        var subscription = new NodeSubscription("slow.work", "workers", "/work", TimeSpan.FromSeconds(30));
+        var node = new NodeRecord("0123456789abcdef0123456789abcdef", NodeRecord.LoopbackHost, port, "/health", [], [subscription], NodeStatus.Ok, [], DateTimeOffset.UtcNow);
+        using var stopping = new CancellationTokenSource();
+        var client = new NodeClient(TimeProvider.System);
+
+        var call = client.CallAsync(node, subscription, "slow.work", "caller", JsonPayload.From(new { n = 1 }), 1 << 20, stopping.Token);
+        using var accepted = await accepting.WaitAsync(TimeSpan.FromSeconds(10));
+        var buffer = new byte[4096];
+        Assert.True(await accepted.GetStream().ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) > 0);
+        Assert.False(call.IsCompleted);
+
+        await stopping.CancelAsync();
+        var result = await call.WaitAsync(TimeSpan.FromSeconds(10));
+
+        Assert.Equal(Codes.Unavailable, result.Reply.Code);
+        Assert.Contains("the gateway is stopping", result.Reply.Data.ToString(), StringComparison.Ordinal);
+        Assert.False(result.Refused);
+    }
+}
