@@ -13,7 +13,13 @@ namespace Trellis.Api.Proxy.Internal;
 
 /// <summary>What a call to a node came to: the reply message, and whether nothing listened on the node's port (the request
 /// never reached it, so another member of its group may take it).</summary>
-internal readonly record struct CallResult(Message Reply, bool Refused);
+internal readonly record struct CallResult(Message Reply, bool Refused)
+{
+    /// <summary>A call the gateway cut short because it is shutting down: the node may still be working on it, but this
+    /// process will not wait for the answer. Its caller learns that, rather than that the node's handler failed.</summary>
+    public static CallResult GatewayStopping(NodeRecord node) =>
+        new(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the gateway is stopping and cancelled the call"), false);
+}
 
 /// <summary>What a health check found.</summary>
 internal readonly record struct HealthResult(NodeStatus Status, string Reason);
@@ -81,11 +87,9 @@ internal sealed class NodeClient(TimeProvider time)
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
-            // The gateway is shutting down: the node may still be working on it, but this process will not wait for the
-            // answer. Its caller learns that, rather than that the node's handler failed.
-            return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the gateway is stopping and cancelled the call"), false);
+            return CallResult.GatewayStopping(node);
         }
-        catch (OperationCanceledException e) when (!stopping.IsCancellationRequested && e.InnerException is TimeoutException)
+        catch (OperationCanceledException e) when (e.InnerException is TimeoutException)
         {
             // SocketsHttpHandler's ConnectTimeout: the node did not even accept the connection.
             return new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: no connection to port {node.Port} within {Handler.ConnectTimeout.TotalSeconds:0} s"), false);

@@ -68,6 +68,10 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         {
             return new CallResult(Message.Error(Codes.HandlerTimeout, $"Execution timed out after {subscription.Timeout.TotalMilliseconds:0} ms"), false);
         }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return CallResult.GatewayStopping(node);
+        }
         catch (ChannelClosedException)
         {
             return Refused(node, _closedReason ?? "the stream ended");
@@ -96,6 +100,10 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
             return new CallResult(Message.Error(Codes.HandlerTimeout, $"node {node.Id} did not take the signal within {subscription.Timeout.TotalMilliseconds:0} ms (its stream is {MaxQueued} deliveries behind)"), false);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return CallResult.GatewayStopping(node);
         }
         catch (ChannelClosedException)
         {
