@@ -198,7 +198,6 @@ public static class TelemetryCost
         {
             var script = Wrk.WriteScript(scripts.FullName, "gateway", body, token);
             var url = new Uri(gateway.Address, $"/request/{nodeId}");
-            var duration = TimeSpan.FromSeconds(3);
             // Both sides until tiered compilation has settled (it runs for some 15 s under load here), so that neither
             // side's rounds pay for compiling its code.
             for (var warm = 0; warm < 2; warm++)
