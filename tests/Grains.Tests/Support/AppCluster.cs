@@ -45,9 +45,11 @@ public sealed class AppCluster : IAsyncDisposable
     public Func<string, bool> ExpectedErrors { get; set; } = static _ => false;
 
     /// <summary>Errors Orleans logs in a healthy cluster as silos come and go: the memory streams' queues are handed over,
-    /// and a silo's reads of the queues it hands over, or of queues on a silo that stopped, end with these.</summary>
+    /// and a silo's reads of the queues it hands over, or of queues on a silo that stopped or is stopping, end with these.</summary>
     private static bool Rebalancing(string error) =>
-        (error.Contains("OperationCanceledException", StringComparison.Ordinal) || error.Contains("SiloUnavailableException", StringComparison.Ordinal))
+        (error.Contains("OperationCanceledException", StringComparison.Ordinal)
+            || error.Contains("SiloUnavailableException", StringComparison.Ordinal)
+            || error.Contains("OrleansMessageRejectionException: Silo stopping", StringComparison.Ordinal))
         && (error.StartsWith("Orleans.Providers.MemoryAdapterReceiver", StringComparison.Ordinal) || error.StartsWith($"Orleans.Streams.{AppStreams.Provider}", StringComparison.Ordinal));
 
     /// <summary>Starts <paramref name="silos"/> silos offering <paramref name="agents"/>, with the storage <paramref name="storage"/> sets as default.</summary>
