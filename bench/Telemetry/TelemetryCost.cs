@@ -24,7 +24,7 @@ namespace Trellis.Bench.Telemetry;
 /// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round or window, so both sides run on the same process, connections
 /// and JIT; both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|raw-tracing|raw-metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -76,12 +76,47 @@ public static class TelemetryCost
     /// <summary>After each path's rounds, what "on" records per request (<c>--census</c>).</summary>
     private static bool Census { get; set; }
 
-    /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); null: both.</summary>
+    /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); <c>raw-tracing</c>
+    /// or <c>raw-metrics</c> for the same spans or measurements taken by a bare listener with no SDK behind it; null: both.</summary>
     private static string? Only { get; set; }
 
     /// <summary>Tracing and metrics as a Trellis process has them, with exports dropped.</summary>
     private static IDisposable TelemetryOn()
     {
+        if (Only == "raw-tracing")
+        {
+            // The same sources sampled and recorded by a bare listener: what the spans cost without the SDK behind them.
+            var listener = new ActivityListener
+            {
+                ShouldListenTo = source => source.Name is TrellisTelemetry.Name or TelemetryRegistration.AspNetCoreSource || TelemetryRegistration.OrleansSources.Contains(source.Name),
+                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+                ActivityStopped = static _ => { },
+            };
+            ActivitySource.AddActivityListener(listener);
+            return listener;
+        }
+
+        if (Only == "raw-metrics")
+        {
+            // The same instruments enabled with a callback that does nothing: what the measurements cost the code that
+            // makes them, without the SDK's aggregation.
+            var listener = new System.Diagnostics.Metrics.MeterListener
+            {
+                InstrumentPublished = static (instrument, l) =>
+                {
+                    if (instrument.Meter.Name is TrellisTelemetry.Name or TelemetryRegistration.OrleansMeter || TelemetryRegistration.AspNetCoreMeters.Contains(instrument.Meter.Name))
+                    {
+                        l.EnableMeasurementEvents(instrument);
+                    }
+                },
+            };
+            listener.SetMeasurementEventCallback<double>(static (_, _, _, _) => { });
+            listener.SetMeasurementEventCallback<long>(static (_, _, _, _) => { });
+            listener.SetMeasurementEventCallback<int>(static (_, _, _, _) => { });
+            listener.Start();
+            return listener;
+        }
+
         var tracer = Only == "metrics" ? null : Sdk.CreateTracerProviderBuilder()
             .AddTrellisSources(SampleRatio)
             .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>()))

@@ -186,6 +186,7 @@ public sealed partial class MessageBus : IAsyncDisposable
                 MessageId = messageId,
                 TimeoutMs = (int)Math.Min(int.MaxValue, wait.TotalMilliseconds),
                 TraceContext = BusTracing.Context(producer),
+                Caller = exchange == ExchangeKind.Durable ? null : BusTracing.Caller(_traceSystem),
             };
 
             var status = await _transport.PublishAsync(exchange, message, cancellationToken).ConfigureAwait(false);

@@ -5,8 +5,10 @@ using Trellis.Core.Transport;
 namespace Trellis.Core.Diagnostics;
 
 /// <summary>The bus's spans: across a broker, a producer span per request, signal and durable publish whose
-/// <c>traceparent</c> travels on the <see cref="TransportMessage"/>; everywhere, a consumer span around each handler call
-/// parented to the producer span, or in process to the caller's span.</summary>
+/// <c>traceparent</c> travels on the <see cref="TransportMessage"/>, and a consumer span around each handler call
+/// parented to it. In process a request's handler runs under its requester's span, which is waiting for the reply: the
+/// hop is a call within one process, with no queue or connection of its own to show. Signals and durable messages,
+/// which outlive their sender, get a consumer span parented to the sender's.</summary>
 /// <remarks>With nothing listening every member is a flag check: no span, no allocation, the current activity
 /// untouched.</remarks>
 internal static class BusTracing
@@ -24,8 +26,17 @@ internal static class BusTracing
     public static ActivityContext Context(Activity? producer) =>
         (producer ?? Activity.Current) is { IdFormat: ActivityIdFormat.W3C } activity ? activity.Context : default;
 
-    /// <summary>Starts the consumer span of a delivery and makes it current; <see cref="DeliverySpan.Leave"/> puts
-    /// back the activity that was current before (for callers that are not async methods).</summary>
+    /// <summary>The activity a request's handler runs under when the request stays in the process
+    /// (<see cref="TransportMessage.Caller"/>): the requester's current one, while something listens and no producer
+    /// span stands between; else null.</summary>
+    public static Activity? Caller(string system) =>
+        !MessagingTracing.HasProducerSpans(system) && TrellisTelemetry.Source.HasListeners() && Activity.Current is { IdFormat: ActivityIdFormat.W3C } current
+            ? current
+            : null;
+
+    /// <summary>Starts the consumer span of a delivery and makes it current, or makes the requester's span current for
+    /// a request that stayed in the process; <see cref="DeliverySpan.Leave"/> puts back the activity that was current
+    /// before (for callers that are not async methods).</summary>
     public static DeliverySpan StartDelivery(string system, Subscription subscription, TransportMessage message)
     {
         if (!TrellisTelemetry.Source.HasListeners())
@@ -36,6 +47,13 @@ internal static class BusTracing
         // A consumer loop started inside a traced call may still hold that call's span, stopped since; it cannot be made
         // current again (Activity.Current refuses a stopped activity, throwing and catching an exception each time).
         var previous = Activity.Current is { IsStopped: false } current ? current : null;
+        if (message.Caller is { IsStopped: false } caller)
+        {
+            // The requester still waits: its span is the handler's parent, as for a method it called. Once it has
+            // stopped (the requester gave up), the handler gets a consumer span of its own below.
+            Activity.Current = caller;
+            return new DeliverySpan(null, previous, entered: true);
+        }
         // The context as a value when the message never left the process; its traceparent text when it crossed a broker.
         var activity = message.TraceContext != default
             ? MessagingTracing.StartProcess(system, message.Topic, Remote(message.TraceContext), subscription.Group, message.MessageId)
@@ -46,22 +64,23 @@ internal static class BusTracing
             return default;
         }
 
-        return new DeliverySpan(activity, previous);
+        return new DeliverySpan(activity, previous, entered: true);
     }
 
     /// <summary>The publisher's context as a parent across the bus: remote, as any message's sender is.</summary>
     private static ActivityContext Remote(ActivityContext context) =>
         new(context.TraceId, context.SpanId, context.TraceFlags, context.TraceState, isRemote: true);
 
-    /// <summary>A consumer span and the activity that was current before it started.</summary>
-    public readonly struct DeliverySpan(Activity? activity, Activity? previous)
+    /// <summary>A consumer span (null when the handler runs under its requester's span or nothing is traced) and the
+    /// activity that was current before the delivery changed it.</summary>
+    public readonly struct DeliverySpan(Activity? activity, Activity? previous, bool entered)
     {
         public Activity? Activity { get; } = activity;
 
-        /// <summary>Restores the activity that was current before the span (the span itself goes on).</summary>
+        /// <summary>Restores the activity that was current before the delivery (the span itself goes on).</summary>
         public void Leave()
         {
-            if (Activity is not null)
+            if (entered)
             {
                 System.Diagnostics.Activity.Current = previous;
             }

@@ -85,6 +85,11 @@ public sealed class TransportMessage
     /// that serialises reads <see cref="TraceParent"/>.</summary>
     public ActivityContext TraceContext { get; init; }
 
+    /// <summary>The requester's own activity, for a request that stays in the process (the bus sets it where no producer
+    /// span stands between, and only on requests, whose requester waits for the reply): the handler runs under it, as a
+    /// method call would, instead of under a consumer span of its own. A transport that serialises drops it.</summary>
+    public Activity? Caller { get; init; }
+
     /// <summary>W3C trace context of the publisher (<c>traceparent</c>): as received, or formatted from
     /// <see cref="TraceContext"/> when first read.</summary>
     public string? TraceParent

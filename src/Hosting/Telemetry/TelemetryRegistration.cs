@@ -37,7 +37,8 @@ public static class TelemetryRegistration
     /// tags with <c>grpc.method</c> and <c>grpc.status_code</c>.</remarks>
     public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio) =>
         tracing
-            .SetSampler(new ParentBasedSampler(new TraceIdRatioBasedSampler(sampleRatio)))
+            // Every new trace (the default) without the ratio sampler's arithmetic on each trace id.
+            .SetSampler(new ParentBasedSampler(sampleRatio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(sampleRatio)))
             .AddSource(TrellisTelemetry.Name)
             .AddSource(OrleansSources)
             .AddSource(AspNetCoreSource);

@@ -45,7 +45,7 @@ public abstract partial class TransportConformance
     }
 
     /// <summary>Whether <paramref name="bus"/>'s transport gives a publish a producer span (a broker's does; in process
-    /// the consumer span is the caller's child).</summary>
+    /// a signal's or durable message's consumer span is the caller's child, and a request runs under the caller's span).</summary>
     private static bool HasProducerSpans(MessageBus bus) =>
         MessagingTracing.HasProducerSpans(MessagingTracing.SystemOf(bus.Transport.Name));
 
@@ -68,7 +68,7 @@ public abstract partial class TransportConformance
     }
 
     [Fact]
-    public async Task A_request_carries_its_trace_to_the_handler_through_a_consumer_span()
+    public async Task A_request_carries_its_trace_to_the_handler()
     {
         using var spans = new Spans();
         var server = await ProcessAsync();
@@ -79,7 +79,7 @@ public abstract partial class TransportConformance
         {
             seen.Enqueue(Seen());
             await Task.Yield();
-            // Still inside the consumer span after an await: the handler's own calls join the trace.
+            // Still inside the same span after an await: the handler's own calls join the trace.
             seen.Enqueue(Seen());
             return new Message(r.Data, Codes.Ok);
         });
@@ -92,17 +92,27 @@ public abstract partial class TransportConformance
             root.Stop();
 
             var handler = seen.ToArray()[^2..];
-            var (parent, producer) = await ConsumerParentAsync(spans, client, root, $"request {round}");
-            if (producer is not null)
+            if (!HasProducerSpans(client))
             {
-                Assert.Equal(TrellisTelemetry.Name, producer.Source.Name);
-                Assert.Equal($"publish {topic}", producer.DisplayName);
-                Assert.Equal(topic, producer.GetTagItem("messaging.destination.name"));
-                Assert.Equal("publish", producer.GetTagItem("messaging.operation.type"));
-                Assert.Equal("rabbitmq", producer.GetTagItem("messaging.system"));
-                Assert.Equal(Codes.Ok, producer.GetTagItem(TrellisTelemetry.Tags.Code));
+                // In process the handler runs under the requester's own span, as a method it called would: no producer
+                // or consumer span of the bus's.
+                foreach (var span in handler)
+                {
+                    Assert.NotNull(span);
+                    Assert.Equal((root.TraceId, root.SpanId, TestSourceName), (span!.TraceId, span.SpanId, span.Source));
+                }
+
+                Assert.DoesNotContain(spans.Of(root.TraceId), a => a.Source.Name == TrellisTelemetry.Name);
+                continue;
             }
 
+            var (parent, producer) = await ConsumerParentAsync(spans, client, root, $"request {round}");
+            Assert.Equal(TrellisTelemetry.Name, producer!.Source.Name);
+            Assert.Equal($"publish {topic}", producer.DisplayName);
+            Assert.Equal(topic, producer.GetTagItem("messaging.destination.name"));
+            Assert.Equal("publish", producer.GetTagItem("messaging.operation.type"));
+            Assert.Equal("rabbitmq", producer.GetTagItem("messaging.system"));
+            Assert.Equal(Codes.Ok, producer.GetTagItem(TrellisTelemetry.Tags.Code));
             foreach (var span in handler)
             {
                 Assert.NotNull(span);
@@ -116,6 +126,46 @@ public abstract partial class TransportConformance
             Assert.Equal(MessagingTracing.SystemOf(client.Transport.Name), consumer!.GetTagItem("messaging.system"));
             Assert.Equal(Codes.Ok, consumer.GetTagItem(TrellisTelemetry.Tags.Code));
         }
+    }
+
+    [Fact]
+    public async Task A_request_whose_requester_gave_up_reaches_its_handler_in_a_consumer_span_of_the_requesters_trace()
+    {
+        using var spans = new Spans();
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        var topic = Topic("traced.late");
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var seen = new TaskCompletionSource<SeenSpan?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // One handler at a time: the second request waits for the first, and reaches its handler after its requester
+        // (whose wait is short) has stopped its span, so in process there is no live span of the requester's to run under.
+        await server.ReplyToAsync(topic, "_default", async (r, _) =>
+        {
+            if (r.Data.ToString() == "1")
+            {
+                await release.Task;
+            }
+            else
+            {
+                seen.TrySetResult(Seen());
+            }
+
+            return new Message(r.Data, Codes.Ok);
+        }, new HandlerOptions { Concurrency = 1 });
+
+        var first = client.RequestAsync(topic, JsonPayload.Parse("1"));
+        var root = TestSource.StartActivity("impatient requester", ActivityKind.Internal)!;
+        var late = await client.RequestAsync(topic, JsonPayload.Parse("2"), TimeSpan.FromMilliseconds(200));
+        Assert.Equal(Codes.RequestTimeout, late.Code);
+        root.Stop();
+
+        release.SetResult();
+        Assert.Equal(Codes.Ok, (await first.Within("the first reply")).Code);
+        var span = await seen.Task.Within("the late request's handler");
+        var (parent, _) = await ConsumerParentAsync(spans, client, root, "the late request");
+        Assert.NotNull(span);
+        Assert.Equal((root.TraceId, parent, ActivityKind.Consumer, TrellisTelemetry.Name, $"process {topic}"),
+            (span!.TraceId, span.ParentSpanId, span.Kind, span.Source, span.Name));
     }
 
     [Fact]
