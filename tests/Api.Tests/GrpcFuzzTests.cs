@@ -237,6 +237,32 @@ public sealed class GrpcFuzzTests : IAsyncLifetime
         }
     }
 
+    [Theory]
+    [InlineData("gzip")]
+    [InlineData("deflate")]
+    public async Task A_message_flagged_compressed_that_is_not_compressed_is_invalid_argument(string encoding)
+    {
+        var frame = Frame(new NodeRef { Id = _node.Id }.ToByteArray());
+        frame[0] = 1;
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/trellis.v1.Nodes/ListServices")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+            Content = new ByteArrayContent(frame),
+        };
+        request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/grpc");
+        request.Headers.TryAddWithoutValidation("TE", "trailers");
+        request.Headers.TryAddWithoutValidation("grpc-encoding", encoding);
+        request.Headers.TryAddWithoutValidation("authorization", "Bearer " + _node.Token);
+
+        using var response = await _raw.SendAsync(request, TestContext.Current.CancellationToken);
+        await response.Content.ReadAsByteArrayAsync(TestContext.Current.CancellationToken);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.True(Status(response) == 3, $"grpc-status {Status(response)} {Message(response)}");
+        Assert.Contains($"not {encoding} data", Message(response));
+        await AssertHealthyAsync();
+    }
+
     private async Task AssertHealthyAsync()
     {
         var healthz = await _gateway.GetAsync("/healthz", token: null);

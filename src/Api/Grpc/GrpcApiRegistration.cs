@@ -78,6 +78,8 @@ public static class GrpcApiRegistration
             options.Interceptors.Add<MetricsInterceptor>();
             options.Interceptors.Add<ErrorInterceptor>();
             options.EnableDetailedErrors = false;
+            // A message flagged compressed that does not decompress is the client's fault, like one that does not parse.
+            options.CompressionProviders = CheckedCompressionProvider.Defaults();
         }).AddJsonTranscoding(static options => options.TypeRegistry = MessagingGrpcService.DetailTypes);
         services.AddOptions<GrpcServiceOptions>().Configure<ProxyOperations>(static (options, operations) => options.MaxReceiveMessageSize = operations.MaxBodyBytes);
 
