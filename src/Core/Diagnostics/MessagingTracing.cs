@@ -48,8 +48,9 @@ public static class MessagingTracing
         string.Equals(transportName, RabbitMqSystem, StringComparison.Ordinal) ? RabbitMqSystem : TrellisSystem;
 
     /// <summary>Whether the bus gives a publish on <paramref name="system"/> a producer span of its own: only where it
-    /// crosses a broker. In process a message goes from the caller's task to the handler's with no hop to show, so the
-    /// handler's consumer span is a child of the caller's span: one span per in-process request.</summary>
+    /// crosses a broker. In process a message goes from the caller's task to the handler's with no hop to show: a
+    /// request's handler runs under the caller's span, and a signal's or durable message's consumer span is the caller's
+    /// child.</summary>
     public static bool HasProducerSpans(string system) => system != TrellisSystem;
 
     /// <summary>The <c>traceparent</c> of the current activity, or null when there is none or it is not W3C.</summary>
