@@ -12,8 +12,10 @@ namespace Trellis.Bench.Telemetry;
 /// so it changes nothing they sample.</summary>
 internal sealed class TelemetryCensus : IDisposable
 {
-    private static readonly HashSet<string> Sources = [TrellisTelemetry.Name, TelemetryRegistration.AspNetCoreSource, .. TelemetryRegistration.OrleansSources];
-    private static readonly HashSet<string> Meters = [TrellisTelemetry.Name, TelemetryRegistration.OrleansMeter, .. TelemetryRegistration.AspNetCoreMeters];
+    /// <summary>The activity sources a Trellis process records.</summary>
+    internal static readonly HashSet<string> Sources = [TrellisTelemetry.Name, TelemetryRegistration.AspNetCoreSource, .. TelemetryRegistration.OrleansSources];
+    /// <summary>The meters a Trellis process collects (the runtime's aside).</summary>
+    internal static readonly HashSet<string> Meters = [TrellisTelemetry.Name, TelemetryRegistration.OrleansMeter, .. TelemetryRegistration.AspNetCoreMeters];
 
     private readonly ConcurrentDictionary<string, long> _spans = new();
     private readonly ConcurrentDictionary<string, long> _measurements = new();

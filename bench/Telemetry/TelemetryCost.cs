@@ -88,7 +88,7 @@ public static class TelemetryCost
             // The same sources sampled and recorded by a bare listener: what the spans cost without the SDK behind them.
             var listener = new ActivityListener
             {
-                ShouldListenTo = source => source.Name is TrellisTelemetry.Name or TelemetryRegistration.AspNetCoreSource || TelemetryRegistration.OrleansSources.Contains(source.Name),
+                ShouldListenTo = static source => TelemetryCensus.Sources.Contains(source.Name),
                 Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
                 ActivityStopped = static _ => { },
             };
@@ -104,7 +104,7 @@ public static class TelemetryCost
             {
                 InstrumentPublished = static (instrument, l) =>
                 {
-                    if (instrument.Meter.Name is TrellisTelemetry.Name or TelemetryRegistration.OrleansMeter || TelemetryRegistration.AspNetCoreMeters.Contains(instrument.Meter.Name))
+                    if (TelemetryCensus.Meters.Contains(instrument.Meter.Name))
                     {
                         l.EnableMeasurementEvents(instrument);
                     }

@@ -52,7 +52,7 @@ internal static class BusTracing
             // The requester still waits: its span is the handler's parent, as for a method it called. Once it has
             // stopped (the requester gave up), the handler gets a consumer span of its own below.
             Activity.Current = caller;
-            return new DeliverySpan(null, previous, entered: true);
+            return new DeliverySpan(null, previous);
         }
         // The context as a value when the message never left the process; its traceparent text when it crossed a broker.
         var activity = message.TraceContext != default
@@ -64,7 +64,7 @@ internal static class BusTracing
             return default;
         }
 
-        return new DeliverySpan(activity, previous, entered: true);
+        return new DeliverySpan(activity, previous);
     }
 
     /// <summary>The publisher's context as a parent across the bus: remote, as any message's sender is.</summary>
@@ -73,14 +73,18 @@ internal static class BusTracing
 
     /// <summary>A consumer span (null when the handler runs under its requester's span or nothing is traced) and the
     /// activity that was current before the delivery changed it.</summary>
-    public readonly struct DeliverySpan(Activity? activity, Activity? previous, bool entered)
+    public readonly struct DeliverySpan(Activity? activity, Activity? previous)
     {
+        /// <summary>True for every delivery that changed the current activity; false only for <c>default</c> (nothing
+        /// traced).</summary>
+        private readonly bool _entered = true;
+
         public Activity? Activity { get; } = activity;
 
         /// <summary>Restores the activity that was current before the delivery (the span itself goes on).</summary>
         public void Leave()
         {
-            if (entered)
+            if (_entered)
             {
                 System.Diagnostics.Activity.Current = previous;
             }

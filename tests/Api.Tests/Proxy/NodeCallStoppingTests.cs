@@ -31,12 +31,7 @@ public sealed class NodeCallStoppingTests
         Assert.True(await accepted.GetStream().ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) > 0);
         Assert.False(call.IsCompleted);
 
-        await stopping.CancelAsync();
-        var result = await call.WaitAsync(TimeSpan.FromSeconds(10));
-
-        Assert.Equal(Codes.Unavailable, result.Reply.Code);
-        Assert.Contains("the gateway is stopping", result.Reply.Data.ToString(), StringComparison.Ordinal);
-        Assert.False(result.Refused);
+        await StopAndAssertUnavailableAsync(stopping, call);
     }
 
     [Fact]
@@ -53,6 +48,12 @@ public sealed class NodeCallStoppingTests
         Assert.Equal("slow.work", delivered.Request.Topic);
         Assert.False(call.IsCompleted);
 
+        await StopAndAssertUnavailableAsync(stopping, call);
+    }
+
+    /// <summary>Cancels the gateway's stopping token under a call in flight: the call ends unavailable, not refused.</summary>
+    private static async Task StopAndAssertUnavailableAsync(CancellationTokenSource stopping, Task<CallResult> call)
+    {
         await stopping.CancelAsync();
         var result = await call.WaitAsync(TimeSpan.FromSeconds(10));
 
