@@ -14,10 +14,9 @@ namespace Trellis.Chaos.Tests;
 /// <para>All silos run on this machine and stamp their lines with the same wall clock in milliseconds, so stamps of two
 /// processes compare. Two intervals whose stamps touch (one ends in the millisecond the other starts) count as
 /// overlapping: the truncation to milliseconds could hide a real overlap of less than one.</para>
-/// <para>Orleans does not promise a single activation while membership changes (its grain directory is eventually
-/// consistent), so overlaps are counted, not forbidden. What makes them harmless is the state's ETag: a stale
-/// activation's write is refused, its call fails and the poke is retried, so the counters stay exact; the chaos test
-/// asserts that.</para>
+/// <para>Silos run Orleans' strongly consistent grain directory, which promises a single activation while membership
+/// changes, so the chaos test forbids overlaps. (With the default, eventually consistent directory they happened: a
+/// stale activation's writes were refused by the state's ETag, but it still answered reads from its old record.)</para>
 /// </remarks>
 internal static class ActivationHistory
 {
