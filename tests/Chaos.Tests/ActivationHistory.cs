@@ -16,7 +16,7 @@ namespace Trellis.Chaos.Tests;
 /// overlapping: the truncation to milliseconds could hide a real overlap of less than one.</para>
 /// <para>Silos run Orleans' strongly consistent grain directory, which promises a single activation while membership
 /// changes, so the chaos test forbids overlaps. (With the default, eventually consistent directory they happened: a
-/// stale activation's writes were refused by the state's ETag, but it still answered reads from its old record.)</para>
+/// stale activation's writes were refused by the state's ETag, but it could still answer reads from its old record.)</para>
 /// </remarks>
 internal static class ActivationHistory
 {

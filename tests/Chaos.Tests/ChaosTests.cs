@@ -18,8 +18,8 @@ namespace Trellis.Chaos.Tests;
 /// <item>no silo died that the test did not kill (membership declared nobody dead by mistake);</item>
 /// <item>no app was ever active on two silos at once (<see cref="ActivationHistory"/>): the silos run Orleans' strongly
 /// consistent grain directory. With the default one a second activation could start while membership changed, and the
-/// first went on answering peeks from its stale record: one run in several had counters peeked behind their acknowledged
-/// pokes.</item>
+/// first could go on answering peeks from its stale record, the likely cause of a run whose counters were peeked behind
+/// their acknowledged pokes.</item>
 /// </list>
 /// </remarks>
 public sealed class ChaosTests(ITestOutputHelper output)

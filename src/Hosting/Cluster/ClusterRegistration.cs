@@ -102,7 +102,8 @@ public static class ClusterRegistration
             // Orleans' strongly consistent directory: ranges change hands under locks and a crashed silo's ranges are
             // rebuilt from the live silos' activations, so an app never has two activations serving at once. The
             // default directory lets a second activation start while membership changes and leaves the first one
-            // answering reads from a stale record (the chaos test saw counters peeked behind their acknowledged pokes).
+            // answering reads from a stale record (the likely cause of a chaos run whose counters were peeked behind
+            // their acknowledged pokes).
 #pragma warning disable ORLEANSEXP003 // experimental in Orleans 10; the chaos test runs it through silo kills
             silo.AddDistributedGrainDirectory();
 #pragma warning restore ORLEANSEXP003
