@@ -61,12 +61,14 @@ public sealed class NodeFlowTests
         Assert.Equal(200, (await gateway.DeleteAsync($"/nodes/{node.Id}", node.Token)).Status);
         await Waits.UntilAsync(async () => (await gateway.PostAsync($"/flows/queues/{queue}/messages", new { n = 2 }, Admin)).Status, s => s == 202, "the queue to take a message after the node left");
         // The first message is acknowledged once the gateway has the node's answer; a delete that comes between the
-        // node's answer and that acknowledgement gives it back to the queue (at least once), so it may be dumped too.
+        // node's answer and that acknowledgement gives it back to the queue (at least once), so it may be dumped too. The
+        // node's consumer stops just after the delete answers, and a message given back goes behind what is waiting, so
+        // the two may come in either order.
         var dumped = await gateway.SendAsync(HttpMethod.Post, $"/flows/queues/{queue}/dump?amount=2&timeout=3s", token: Admin);
         Assert.True(dumped.Status is 200 or 504, dumped.Body);
         var messages = (dumped.Status == 200 ? dumped.Json : dumped.Json["messages"])!.AsArray().Select(m => (int)m!["n"]!).ToArray();
-        Assert.Equal(2, messages[^1]);
-        Assert.All(messages[..^1], n => Assert.Equal(1, n));
+        Assert.Single(messages, n => n == 2);
+        Assert.All(messages, n => Assert.True(n is 1 or 2, $"dumped {string.Join(", ", messages)}"));
         Assert.Single(sink.Calls("/echo"));
     }
 }
