@@ -240,16 +240,14 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
 
             // (1) Every counter equals its distinct acked pokes: none lost, none applied twice.
-            var mismatches = new ConcurrentQueue<string>();
-            var peekedAt = new ConcurrentDictionary<string, long>();
+            var mismatches = new ConcurrentQueue<Mismatch>();
             await Parallel.ForEachAsync(apps, new ParallelOptions { MaxDegreeOfParallelism = Workers }, async (app, _) =>
             {
                 var peek = await driver.UntilOkAsync($"/apps/{app}:peek", new { path = "/count" });
                 var count = peek.Body.GetProperty("count").GetInt64();
                 if (count != history[app].Count)
                 {
-                    mismatches.Enqueue($"{app}: counter {count}, distinct acked pokes {history[app].Count}");
-                    peekedAt[app] = peek.At;
+                    mismatches.Enqueue(new Mismatch(app, count, history[app].Count, peek.At));
                 }
             });
 
@@ -304,7 +302,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
 
             // For reading a failure: where each wrong app was active around its last pokes and its peek.
-            foreach (var (app, at) in peekedAt.Take(5))
+            foreach (var (app, _, _, at) in mismatches.Take(5))
             {
                 var last = byApp[app].Select(p => p.AckedAt).DefaultIfEmpty(at).Max();
                 output.WriteLine($"  {app}: last poke acked at {last}, peeked at {at}; activations: " + string.Join("; ",
@@ -343,6 +341,12 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 output.WriteLine($"silo logs and activation logs kept in {directory}");
             }
         }
+    }
+
+    /// <summary>An app whose counter, peeked at <paramref name="PeekedAt"/> (unix ms), is not its number of acknowledged pokes.</summary>
+    private sealed record Mismatch(string App, long Counter, int Acked, long PeekedAt)
+    {
+        public override string ToString() => $"{App}: counter {Counter}, distinct acked pokes {Acked}";
     }
 
     private static bool IsActive(SiloProcess silo) => silo.WasReady && silo.KilledAt is null && !silo.HasExited;
