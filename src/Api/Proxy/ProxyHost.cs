@@ -23,7 +23,8 @@ internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, 
     }
 
     /// <summary>Restores this gateway's nodes, retrying while the cluster cannot answer (a silo that just died is not yet
-    /// declared dead, so calls to grains it held fail for a few seconds).</summary>
+    /// declared dead, so calls to grains it held fail for a few seconds, and the grain directory cancels a lookup whose
+    /// range changes hands under it).</summary>
     private async Task RestoreAsync(CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
@@ -33,7 +34,7 @@ internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, 
                 await registry.RestoreAsync(cancellationToken);
                 return;
             }
-            catch (Exception e) when (attempt < RestoreAttempts && e is Orleans.Runtime.OrleansException or TimeoutException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (attempt < RestoreAttempts && e is Orleans.Runtime.OrleansException or TimeoutException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 LogRestoreRetry(logger, attempt, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);
