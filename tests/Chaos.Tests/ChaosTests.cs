@@ -76,7 +76,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         { Timeout = Timeout.InfiniteTimeSpan };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
         var live = new SiloProcess[Silos];
-        var ports = Enumerable.Range(0, Silos).Select(_ => SiloProcess.FreePorts()).ToArray();
+        var ports = SiloProcess.FreePorts(Silos);
         var driver = new Driver(http, ports, AttemptTimeout, GiveUpAfter);
         var generation = new int[Silos];
         // Held while a slot's process is killed or replaced, so the kill schedule and the restart of a failed start never
@@ -96,9 +96,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
             live[slot] = silo;
         }
 
-        // A restarted silo that exits before it is ready is started again (what a process supervisor would do); each
-        // such failed start is reported.
-        async Task RestartAsync(int slot)
+        // A silo that exits before it is ready is started again (what a process supervisor would do), on ports chosen
+        // afresh: another process may have taken one of its ports in the meantime (an outgoing connection's ephemeral port
+        // is drawn from the same range). Each such failed start is reported. True once the slot's silo is ready.
+        async Task<bool> StartUntilReadyAsync(int slot, bool afterKill)
         {
             var started = Stopwatch.StartNew();
             var deadline = DateTimeOffset.UtcNow + StartTimeout;
@@ -107,27 +108,34 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 var silo = live[slot];
                 if (silo.KilledAt is not null)
                 {
-                    return; // the schedule killed it first; its own restart watches the next one
+                    return false; // the schedule killed it first; its own restart watches the next one
                 }
 
                 if (await driver.ReadyAsync(ports[slot]))
                 {
                     silo.WasReady = !silo.HasExited;
-                    readyAfter.Enqueue(started.Elapsed);
-                    return;
+                    if (afterKill)
+                    {
+                        readyAfter.Enqueue(started.Elapsed);
+                    }
+
+                    return silo.WasReady;
                 }
 
                 lock (slotLocks[slot])
                 {
                     if (live[slot] == silo && silo.KilledAt is null && silo.HasExited)
                     {
-                        failedStarts.Enqueue($"{silo.Name} (exit code {silo.ExitCode})");
+                        var moved = ports[slot] = SiloProcess.FreePorts(1)[0];
+                        failedStarts.Enqueue($"{silo.Name} (exit code {silo.ExitCode}; again on {moved})");
                         StartSilo(slot);
                     }
                 }
 
                 await Task.Delay(200);
             }
+
+            return false;
         }
 
         var total = Stopwatch.StartNew();
@@ -142,11 +150,10 @@ public sealed class ChaosTests(ITestOutputHelper output)
                 StartSilo(slot);
             }
 
-            for (var slot = 0; slot < Silos; slot++)
-            {
-                await WaitReadyAsync(driver, live[slot], ports[slot], "start-up");
-                live[slot].WasReady = true;
-            }
+            var up = await Task.WhenAll(Enumerable.Range(0, Silos).Select(slot => StartUntilReadyAsync(slot, afterKill: false)));
+            Assert.True(up.All(ready => ready),
+                $"start-up: silos not ready within {StartTimeout.TotalSeconds} s (expected /readyz 200): " +
+                string.Join(", ", Enumerable.Range(0, Silos).Where(slot => !up[slot]).Select(slot => $"{live[slot].Name} ({ports[slot]})")));
 
             output.WriteLine($"{Silos} silos up after {total.Elapsed.TotalSeconds:F1} s ({string.Join("; ", ports.Select(p => p.ToString()))})");
             var apps = Enumerable.Range(0, Apps).Select(i => $"chaos-{i:D4}").ToArray();
@@ -204,7 +211,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
 
                         lock (restarts)
                         {
-                            restarts.Add(RestartAsync(slot));
+                            restarts.Add(StartUntilReadyAsync(slot, afterKill: true));
                         }
                     }
 
@@ -294,7 +301,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
             }
 
             output.WriteLine($"counters: {mismatches.Count} wrong; silos that died unkilled: {(unexpected.Count == 0 ? "none" : string.Join(", ", unexpected))}; " +
-                $"failed restarts (exited before ready, started again): {(failedStarts.IsEmpty ? "none" : string.Join(", ", failedStarts))}; " +
+                $"failed starts (exited before ready, started again): {(failedStarts.IsEmpty ? "none" : string.Join(", ", failedStarts))}; " +
                 $"run time {total.Elapsed.TotalSeconds:F1} s");
             foreach (var m in mismatches.Take(20))
             {

@@ -6,7 +6,8 @@ using System.Reflection;
 namespace Trellis.Chaos.Tests;
 
 /// <summary>One incarnation of a silo: a <c>dotnet Trellis.Silo.dll</c> OS process with its own log and activation log.
-/// A restarted silo is a new incarnation on the same ports (Orleans tells them apart by the silo's generation).</summary>
+/// A silo restarted after a kill is a new incarnation on the same ports (Orleans tells them apart by the silo's
+/// generation).</summary>
 /// <remarks>The silo runs under a small <c>sh</c> watchdog that SIGKILLs it when the test process is gone, so a test host
 /// killed by a hang timeout leaves no silo behind. <see cref="Kill"/> SIGKILLs the silo first, then its watchdog.</remarks>
 internal sealed class SiloProcess : IDisposable
@@ -101,11 +102,12 @@ internal sealed class SiloProcess : IDisposable
     /// <summary>The process's exit code once it exited by itself or was killed; null while it runs.</summary>
     public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
 
-    /// <summary>Four distinct loopback ports nothing listens on now (each silo slot keeps them across restarts).</summary>
-    public static SiloPorts FreePorts()
+    /// <summary>Four distinct loopback ports for each of <paramref name="slots"/> silo slots, nothing listening on any of
+    /// them now (a slot keeps its ports across restarts after a kill).</summary>
+    public static SiloPorts[] FreePorts(int slots)
     {
-        // All four listeners open at once, so the system cannot hand out one port twice.
-        var listeners = Enumerable.Range(0, 4).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        // All listeners are open at once, so the system cannot hand out one port twice.
+        var listeners = Enumerable.Range(0, 4 * slots).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
         try
         {
             foreach (var listener in listeners)
@@ -114,7 +116,9 @@ internal sealed class SiloProcess : IDisposable
             }
 
             var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-            return new SiloPorts(ports[0], ports[1], ports[2], ports[3]);
+            return Enumerable.Range(0, slots)
+                .Select(slot => new SiloPorts(ports[4 * slot], ports[4 * slot + 1], ports[4 * slot + 2], ports[4 * slot + 3]))
+                .ToArray();
         }
         finally
         {
