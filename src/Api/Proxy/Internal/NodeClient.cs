@@ -66,7 +66,7 @@ internal sealed class NodeClient(TimeProvider time)
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Content = Envelope(topic, sender, data, subscription.Timeout),
         };
-        AddTraceContext(request);
+        AddTraceContext(request.Content);
 
         try
         {
@@ -117,8 +117,11 @@ internal sealed class NodeClient(TimeProvider time)
         }
     }
 
-    /// <summary>The W3C trace context of the current activity (the bus consumer span of the delivery), when there is one.</summary>
-    private static void AddTraceContext(HttpRequestMessage request)
+    /// <summary>The W3C trace context of the current activity (the bus consumer span of the delivery, or the requester's
+    /// span when the request stayed in the process), when there is one.</summary>
+    /// <remarks>Set among the body's headers, which every delivery has already: a header name HttpClient does not know
+    /// goes on the wire the same from either collection, and the request's own collection would be made for it alone.</remarks>
+    private static void AddTraceContext(HttpContent content)
     {
         var current = Activity.Current;
         if (MessagingTracing.TraceParentOf(current) is not { } traceParent)
@@ -126,10 +129,10 @@ internal sealed class NodeClient(TimeProvider time)
             return;
         }
 
-        request.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, traceParent);
+        content.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, traceParent);
         if (MessagingTracing.TraceStateOf(current) is { } state)
         {
-            request.Headers.TryAddWithoutValidation(MessagingTracing.TraceStateHeader, state);
+            content.Headers.TryAddWithoutValidation(MessagingTracing.TraceStateHeader, state);
         }
     }
 
