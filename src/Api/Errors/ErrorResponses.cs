@@ -2,12 +2,14 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Trellis.Core.Errors;
+using Trellis.Grains.Cluster;
 
 namespace Trellis.Api.Errors;
 
 /// <summary>Writes error bodies of the HTTP APIs: <c>{"error": {"code": "INVALID_ARGUMENT", "message": "..."}}</c>.</summary>
-/// <remarks>Client mistakes get a 4xx with a message naming the field or the problem; anything unexpected gets 500 with a
-/// generic message, and the details go to the log only.</remarks>
+/// <remarks>Client mistakes get a 4xx with a message naming the field or the problem; a cluster that cannot answer now
+/// (<see cref="ClusterFaults"/>) gets 503; anything unexpected gets 500 with a generic message, and the details go to the
+/// log only.</remarks>
 public static partial class ErrorResponses
 {
     /// <summary>The realm named in WWW-Authenticate challenges.</summary>
@@ -64,6 +66,10 @@ public static partial class ErrorResponses
             case BadHttpRequestException bad:
                 // Kestrel's own refusals (body over its limit, malformed chunking, ...).
                 return WriteAsync(context, bad.StatusCode == 413 ? ErrorKind.ResourceExhausted : ErrorKind.InvalidArgument, bad.StatusCode, $"bad request: {bad.Message}");
+            case var passing when ClusterFaults.CannotAnswerNow(passing, context.RequestAborted):
+                // A grain call that met silos dying or joining, not handled where it was made: the client may try again.
+                LogClusterUnavailable(logger, exception, context.Request.Method, context.Request.Path.Value ?? "");
+                return WriteAsync(context, ErrorKind.Unavailable, StatusCodes.Status503ServiceUnavailable, ClusterUnavailableMessage);
             default:
                 LogServerError(logger, exception, context.Request.Method, context.Request.Path.Value ?? "");
                 return WriteAsync(context, ErrorKind.Internal, 500, "The server failed to handle the request; see its log.");
@@ -84,6 +90,12 @@ public static partial class ErrorResponses
 
         await response.BodyWriter.FlushAsync();
     }
+
+    /// <summary>The answer to a call the cluster could not answer (<see cref="ClusterFaults"/>), with no internals in it.</summary>
+    public const string ClusterUnavailableMessage = "the cluster cannot answer now (silos are leaving or joining); try again";
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path}: the cluster could not answer")]
+    private static partial void LogClusterUnavailable(ILogger logger, Exception exception, string method, string path);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Method} {Path} failed unexpectedly")]
     private static partial void LogServerError(ILogger logger, Exception exception, string method, string path);

@@ -7,6 +7,7 @@ using Trellis.Core.Bus;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Trellis.Core.Nodes;
+using Trellis.Grains.Cluster;
 using Trellis.Hosting.Messaging;
 using Request = Trellis.Core.Messaging.Request;
 
@@ -98,34 +99,34 @@ public sealed partial class NodeRegistry
             return id;
         }
 
-        return await ClusterAsync(() => _store.FindByTokenHashAsync(hash, cancellationToken)).ConfigureAwait(false);
+        return await ClusterAsync(() => _store.FindByTokenHashAsync(hash, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The record of a node served here or by another gateway, or null.</summary>
     internal async ValueTask<NodeRecord?> RecordAsync(string id, CancellationToken cancellationToken) =>
-        Find(id)?.Record ?? await ClusterAsync(() => _store.GetAsync(id, cancellationToken)).ConfigureAwait(false);
+        Find(id)?.Record ?? await ClusterAsync(() => _store.GetAsync(id, cancellationToken), cancellationToken).ConfigureAwait(false);
 
     /// <summary>Every node of the cluster, oldest first; this gateway's with their live status.</summary>
     internal async ValueTask<IReadOnlyList<NodeRecord>> ListAsync(CancellationToken cancellationToken)
     {
-        var stored = await ClusterAsync(() => _store.ListAsync(cancellationToken)).ConfigureAwait(false);
+        var stored = await ClusterAsync(() => _store.ListAsync(cancellationToken), cancellationToken).ConfigureAwait(false);
         return stored.Select(r => Find(r.Id)?.Record ?? r).ToArray();
     }
 
-    /// <summary>Runs a store operation, reporting a cluster that cannot be reached as UNAVAILABLE rather than a fault of ours.</summary>
-    private static async ValueTask<T> ClusterAsync<T>(Func<ValueTask<T>> operation)
+    /// <summary>Runs a store operation, reporting a cluster that cannot answer now as UNAVAILABLE rather than a fault of
+    /// ours (<see cref="ClusterFaults"/>); the caller's own cancellation goes through as it is.</summary>
+    private static async ValueTask<T> ClusterAsync<T>(Func<ValueTask<T>> operation, CancellationToken cancellationToken)
     {
         try
         {
             return await operation().ConfigureAwait(false);
         }
-        catch (Orleans.Runtime.OrleansException e)
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, cancellationToken))
         {
-            throw new TrellisException(ErrorKind.Unavailable, $"the cluster cannot be reached now: {e.Message}", e);
-        }
-        catch (TimeoutException e)
-        {
-            throw new TrellisException(ErrorKind.Unavailable, "the cluster did not answer in time", e);
+            throw new TrellisException(
+                ErrorKind.Unavailable,
+                e is TimeoutException ? "the cluster did not answer in time" : $"the cluster cannot answer now: {e.Message}",
+                e);
         }
     }
 

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Trellis.Grains.Cluster;
 using Trellis.Hosting.Messaging;
 
 namespace Trellis.Api.Proxy;
@@ -34,7 +35,7 @@ internal sealed partial class ProxyHost(NodeRegistry registry, BusHost busHost, 
                 await registry.RestoreAsync(cancellationToken);
                 return;
             }
-            catch (Exception e) when (attempt < RestoreAttempts && e is Orleans.Runtime.OrleansException or TimeoutException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            catch (Exception e) when (attempt < RestoreAttempts && ClusterFaults.CannotAnswerNow(e, cancellationToken))
             {
                 LogRestoreRetry(logger, attempt, e.Message);
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken);

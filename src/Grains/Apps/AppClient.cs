@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Orleans.Runtime;
 using Orleans.Streams;
 using Trellis.Core.Messaging;
+using Trellis.Grains.Cluster;
 
 namespace Trellis.Grains.Apps;
 
@@ -59,7 +60,7 @@ public sealed class AppClient(IClusterClient cluster)
                 return Task.CompletedTask;
             }).WaitAsync(DefaultTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is OrleansException or TimeoutException)
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, cancellationToken))
         {
             throw new Trellis.Core.Errors.TrellisException(Trellis.Core.Errors.ErrorKind.Unavailable, $"cannot watch app {app} now: {e.Message}", e);
         }
@@ -99,8 +100,9 @@ public sealed class AppClient(IClusterClient cluster)
         {
             return Message.Error(Codes.RequestTimeout, $"app {app} did not answer '{method}' in time; it may still run it: retry with the same id");
         }
-        catch (OrleansException e)
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, cancellationToken))
         {
+            // Rejected by Orleans, or the grain directory cancelled the lookup while the app's range changed hands.
             return Message.Error(Codes.Unavailable, $"app {app} is unavailable now: {e.Message}");
         }
     }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Runtime;
+using Trellis.Grains.Cluster;
 
 namespace Trellis.Hosting.Cluster;
 
@@ -73,7 +74,7 @@ public sealed class ClusterReadiness(IServiceProvider services, TimeProvider tim
             var hosts = await services.GetRequiredService<IClusterClient>().GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true).WaitAsync(ProbeTimeout);
             return hosts.Count > 0;
         }
-        catch (Exception e) when (e is OrleansException or TimeoutException or OperationCanceledException)
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e))
         {
             return false;
         }

@@ -1,13 +1,16 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
+using Trellis.Api.Errors;
 using Trellis.Core.Errors;
+using Trellis.Grains.Cluster;
 
 namespace Trellis.Api.Grpc.Internal;
 
 /// <summary>Turns the domain's errors into gRPC statuses for every service of the API, from the one
 /// <see cref="ErrorTable"/>: an <see cref="ErrorKind"/>'s number is its status code. The server's own faults (Unknown,
-/// Internal) are logged and answered without their text, as the HTTP API does.</summary>
+/// Internal) are logged and answered without their text, as the HTTP API does; a cluster that cannot answer now
+/// (<see cref="ClusterFaults"/>) is UNAVAILABLE.</summary>
 internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
 {
     public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
@@ -20,6 +23,10 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         catch (TrellisException e)
         {
             throw ToStatus(e, context);
+        }
+        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        {
+            throw Unavailable(e, context);
         }
     }
 
@@ -34,6 +41,10 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
+        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        {
+            throw Unavailable(e, context);
+        }
     }
 
     public override async Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
@@ -46,6 +57,10 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         catch (TrellisException e)
         {
             throw ToStatus(e, context);
+        }
+        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        {
+            throw Unavailable(e, context);
         }
     }
 
@@ -61,6 +76,10 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
+        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        {
+            throw Unavailable(e, context);
+        }
     }
 
     private RpcException ToStatus(TrellisException e, ServerCallContext context)
@@ -73,6 +92,17 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
 
         return new RpcException(new Status((StatusCode)(int)e.Kind, e.Message));
     }
+
+    /// <summary>A grain call that met silos dying or joining, not handled where it was made: UNAVAILABLE, which clients
+    /// may retry, with no internals in its text.</summary>
+    private RpcException Unavailable(Exception e, ServerCallContext context)
+    {
+        LogClusterUnavailable(logger, e, context.Method);
+        return new RpcException(new Status(StatusCode.Unavailable, ErrorResponses.ClusterUnavailableMessage));
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "gRPC {Method}: the cluster could not answer")]
+    private static partial void LogClusterUnavailable(ILogger logger, Exception exception, string method);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "gRPC {Method} failed unexpectedly")]
     private static partial void LogServerError(ILogger logger, Exception exception, string method);
