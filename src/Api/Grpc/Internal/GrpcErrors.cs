@@ -24,7 +24,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
-        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
         {
             throw Unavailable(e, context);
         }
@@ -41,7 +41,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
-        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
         {
             throw Unavailable(e, context);
         }
@@ -58,7 +58,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
-        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
         {
             throw Unavailable(e, context);
         }
@@ -76,7 +76,7 @@ internal sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger)
         {
             throw ToStatus(e, context);
         }
-        catch (Exception e) when (e is not RpcException && ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
+        catch (Exception e) when (ClusterFaults.CannotAnswerNow(e, context.CancellationToken))
         {
             throw Unavailable(e, context);
         }
