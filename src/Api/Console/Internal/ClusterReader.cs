@@ -5,6 +5,7 @@ using Trellis.Api.Proxy;
 using Trellis.Core.Nodes;
 using Trellis.Grains.Activities;
 using Trellis.Grains.Apps;
+using Trellis.Grains.Cluster;
 using Trellis.Grains.Devices;
 using Trellis.Grains.Flows;
 using Trellis.Grains.Nodes;
@@ -205,7 +206,7 @@ internal sealed class ClusterReader(IGrainFactory grains, NodeRegistry registry,
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             // The section says what went wrong by kind only: exception messages may carry addresses or settings.
-            return new Result<T>(default, e is TimeoutException or OrleansException ? "the cluster did not answer" : $"could not be read ({e.GetType().Name})");
+            return new Result<T>(default, ClusterFaults.CannotAnswerNow(e) ? "the cluster did not answer" : $"could not be read ({e.GetType().Name})");
         }
     }
 
