@@ -337,7 +337,7 @@ public sealed partial class NodeRegistry
             return new CallResult(Message.Error(Codes.NotFound, $"node {nodeId} is not registered here"), true);
         }
 
-        var result = await CallAsync(node, target, topic, NodeCredentials.NewId(), data, isSignal: true).ConfigureAwait(false);
+        var result = await CallAsync(node, target, topic, NodeCredentials.NewId(), data, isSignal: true, NodeTrace.Current).ConfigureAwait(false);
         if (result.Refused)
         {
             ReportRefused(node);
@@ -733,7 +733,7 @@ public sealed partial class NodeRegistry
     private async ValueTask DeliverSignalAsync(LiveNode node, NodeSubscription subscription, Signal signal)
     {
         // Not the bus's token: unsubscribing (node deleted or unavailable) must not cut calls already running.
-        var result = await CallAsync(node, subscription, signal.Topic, signal.Sender, signal.Data, isSignal: true).ConfigureAwait(false);
+        var result = await CallAsync(node, subscription, signal.Topic, signal.Sender, signal.Data, isSignal: true, NodeTrace.Current).ConfigureAwait(false);
         if (result.Refused)
         {
             ReportRefused(node);
@@ -760,7 +760,7 @@ public sealed partial class NodeRegistry
                     subscription.Topic,
                     subscription.Group!,
                     (request, _) => HandleServiceAsync(target, request),
-                    new HandlerOptions { Timeout = _messaging.MaxTimeout },
+                    new HandlerOptions { Timeout = _messaging.MaxTimeout, PassesTraceOn = true },
                     _stopping.Token).ConfigureAwait(false);
                 _groups.Add(key, group);
             }
@@ -806,11 +806,12 @@ public sealed partial class NodeRegistry
         }
 
         var start = (int)((uint)Interlocked.Increment(ref group.Next) % (uint)members.Length);
+        var trace = new NodeTrace(request.TraceParent, request.TraceState);
         CallResult result = default;
         for (var i = 0; i < members.Length; i++)
         {
             var member = members[(start + i) % members.Length];
-            result = await CallAsync(member.Node, member.Subscription, request.Topic, request.Sender, request.Data, isSignal: false).ConfigureAwait(false);
+            result = await CallAsync(member.Node, member.Subscription, request.Topic, request.Sender, request.Data, isSignal: false, trace).ConfigureAwait(false);
             if (!result.Refused)
             {
                 return result.Reply;
@@ -823,14 +824,14 @@ public sealed partial class NodeRegistry
     }
 
     /// <summary>Delivers to the node by its stream when one serves it, else by HTTP.</summary>
-    private Task<CallResult> CallAsync(LiveNode node, NodeSubscription subscription, string topic, string sender, JsonPayload data, bool isSignal)
+    private Task<CallResult> CallAsync(LiveNode node, NodeSubscription subscription, string topic, string sender, JsonPayload data, bool isSignal, NodeTrace trace)
     {
         var record = node.Record;
         if (node.Stream is { } stream)
         {
             return isSignal
-                ? stream.SignalAsync(record, subscription, topic, sender, data, _stopping.Token)
-                : stream.RequestAsync(record, subscription, topic, sender, data, _stopping.Token);
+                ? stream.SignalAsync(record, subscription, topic, sender, data, trace, _stopping.Token)
+                : stream.RequestAsync(record, subscription, topic, sender, data, trace, _stopping.Token);
         }
 
         if (record.IsStreamNode)
@@ -838,7 +839,7 @@ public sealed partial class NodeRegistry
             return Task.FromResult(new CallResult(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: its Connect stream ended"), true));
         }
 
-        return _client.CallAsync(record, subscription, topic, sender, data, MaxReplyBytes, _stopping.Token);
+        return _client.CallAsync(record, subscription, topic, sender, data, trace, MaxReplyBytes, _stopping.Token);
     }
 
     private static void ThrowIfDeleted(LiveNode node)

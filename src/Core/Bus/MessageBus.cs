@@ -443,7 +443,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         var started = BusMetrics.RequestStarted();
         var request = new Request(message.Topic, message.Data, message.Sender, TimeSpan.FromMilliseconds(message.TimeoutMs), message.MessageId);
         var cancel = subscription.RentCancellation();
-        var span = BusTracing.StartDelivery(_traceSystem, subscription, message);
+        var span = BusTracing.StartRequest(_traceSystem, subscription, message, request);
         ValueTask<Message> running;
         try
         {
@@ -802,6 +802,11 @@ public sealed partial class MessageBus : IAsyncDisposable
             throw TrellisException.Invalid("SingleConsumer applies only to durable subscriptions");
         }
 
+        if (options?.PassesTraceOn == true && kind != SubscriptionKind.Service)
+        {
+            throw TrellisException.Invalid("PassesTraceOn applies only to services");
+        }
+
         var timeout = CheckTimeout(options?.Timeout ?? _options.DefaultHandlerTimeout, "handler timeout");
         var concurrency = options?.Concurrency ?? _options.HandlerConcurrency;
         if (concurrency < 1)
@@ -812,6 +817,7 @@ public sealed partial class MessageBus : IAsyncDisposable
         return new Subscription(kind, topic, group, timeout, concurrency, Forget)
         {
             IsPattern = TopicRules.HasWildcard(topic),
+            PassesTraceOn = options?.PassesTraceOn == true,
             Unfiltered = _transport.DeliversOnlyMatches,
             Dedupe = dedupe,
             Failed = failed,

@@ -94,4 +94,10 @@ public sealed record HandlerOptions
     /// default). False hands every delivery to the handler, redeliveries of handled ids included, for
     /// handlers that deduplicate from their own durable state.</summary>
     public bool Deduplicate { get; init; } = true;
+
+    /// <summary>Services: the handler only passes each request on to another process, with
+    /// <see cref="Messaging.Request.TraceParent"/> as its trace context, and starts no span here. The bus then leaves the
+    /// current activity alone around it, where by default a request that stayed in the process has its handler run under
+    /// the requester's span, as a method it called. A request that crossed a broker still gets its consumer span.</summary>
+    public bool PassesTraceOn { get; init; }
 }

@@ -82,6 +82,9 @@ public sealed class Subscription : IAsyncDisposable
 
     internal bool IsPattern { get; init; }
 
+    /// <summary>See <see cref="HandlerOptions.PassesTraceOn"/>.</summary>
+    internal bool PassesTraceOn { get; init; }
+
     /// <summary>Set when the transport already filters exactly.</summary>
     internal bool Unfiltered { get; init; }
 

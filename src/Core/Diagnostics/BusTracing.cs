@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Trellis.Core.Bus;
+using Trellis.Core.Messaging;
 using Trellis.Core.Transport;
 
 namespace Trellis.Core.Diagnostics;
@@ -65,6 +66,23 @@ internal static class BusTracing
         }
 
         return new DeliverySpan(activity, previous);
+    }
+
+    /// <summary><see cref="StartDelivery"/> for a request, which also hands the handler its span on
+    /// <see cref="Request.Trace"/>. A subscription that only passes its requests on
+    /// (<see cref="Subscription.PassesTraceOn"/>) gets its in-process requester's span that way alone, as a value:
+    /// making it current would cost every such call for nothing that reads it.</summary>
+    public static DeliverySpan StartRequest(string system, Subscription subscription, TransportMessage message, Request request)
+    {
+        if (subscription.PassesTraceOn && message.Caller is { IsStopped: false } caller && TrellisTelemetry.Source.HasListeners())
+        {
+            request.Trace = caller;
+            return default;
+        }
+
+        var span = StartDelivery(system, subscription, message);
+        request.Trace = span.Activity ?? (message.Caller is { IsStopped: false } live ? live : null);
+        return span;
     }
 
     /// <summary>The publisher's context as a parent across the bus: remote, as any message's sender is.</summary>

@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using Trellis.Core.Diagnostics;
+
 namespace Trellis.Core.Messaging;
 
 /// <summary>A reply or composition output: the data and its code (<c>{data, code}</c> on the wire).</summary>
@@ -34,6 +37,16 @@ public sealed class Request
     public TimeSpan Timeout { get; }
 
     public string? MessageId { get; }
+
+    /// <summary>The W3C <c>traceparent</c> of the span the handler runs under (its requester's, or the bus's consumer
+    /// span); null when nothing is traced. A handler that passes the request on to another process sends it along.</summary>
+    public string? TraceParent => MessagingTracing.TraceParentOf(Trace);
+
+    /// <summary>The W3C <c>tracestate</c> that goes with <see cref="TraceParent"/>; null when there is none.</summary>
+    public string? TraceState => MessagingTracing.TraceStateOf(Trace);
+
+    /// <summary>The span the handler runs under; set by the bus while something listens to its spans.</summary>
+    internal Activity? Trace { get; set; }
 }
 
 /// <summary>What a slot handler receives: one signal.</summary>

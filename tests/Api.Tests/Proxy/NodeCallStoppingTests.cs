@@ -25,7 +25,7 @@ public sealed class NodeCallStoppingTests
         using var stopping = new CancellationTokenSource();
         var client = new NodeClient(TimeProvider.System);
 
-        var call = client.CallAsync(node, subscription, "slow.work", "caller", JsonPayload.From(new { n = 1 }), 1 << 20, stopping.Token);
+        var call = client.CallAsync(node, subscription, "slow.work", "caller", JsonPayload.From(new { n = 1 }), default, 1 << 20, stopping.Token);
         using var accepted = await accepting.WaitAsync(TimeSpan.FromSeconds(10));
         var buffer = new byte[4096];
         Assert.True(await accepted.GetStream().ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(10)) > 0);
@@ -43,7 +43,7 @@ public sealed class NodeCallStoppingTests
         var stream = new NodeStream("test", TimeProvider.System, 1 << 20);
 
         // The delivery goes out on the stream; the node never replies.
-        var call = stream.RequestAsync(node, subscription, "slow.work", "caller", JsonPayload.From(new { n = 1 }), stopping.Token);
+        var call = stream.RequestAsync(node, subscription, "slow.work", "caller", JsonPayload.From(new { n = 1 }), default, stopping.Token);
         var delivered = await stream.Outbound.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal("slow.work", delivered.Request.Topic);
         Assert.False(call.IsCompleted);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Trellis.Core.Bus;
 using Trellis.Core.Diagnostics;
+using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
 using Xunit;
 
@@ -126,6 +127,67 @@ public abstract partial class TransportConformance
             Assert.Equal(MessagingTracing.SystemOf(client.Transport.Name), consumer!.GetTagItem("messaging.system"));
             Assert.Equal(Codes.Ok, consumer.GetTagItem(TrellisTelemetry.Tags.Code));
         }
+    }
+
+    [Fact]
+    public async Task A_request_names_its_handlers_span_and_a_handler_that_passes_it_on_gets_it_as_a_value()
+    {
+        using var spans = new Spans();
+        var server = await ProcessAsync();
+        var client = await ProcessAsync();
+        var plain = Topic("traced.plain");
+        var forwarded = Topic("traced.forwarded");
+        var seen = new ConcurrentQueue<(string Topic, string? TraceParent, string? TraceState, string? CurrentId)>();
+        RequestHandler record = (r, _) =>
+        {
+            seen.Enqueue((r.Topic, r.TraceParent, r.TraceState, Activity.Current?.Id));
+            return ValueTask.FromResult(new Message(r.Data, Codes.Ok));
+        };
+        await server.ReplyToAsync(plain, "_default", record);
+        await server.ReplyToAsync(forwarded, "_default", record, new HandlerOptions { PassesTraceOn = true });
+
+        foreach (var topic in new[] { plain, forwarded })
+        {
+            using var root = TestSource.StartActivity($"requester of {topic}", ActivityKind.Internal)!;
+            root.TraceStateString = "vendor=trellis";
+            Assert.Equal(Codes.Ok, (await client.RequestAsync(topic, JsonPayload.Parse("1")).Within($"the reply on {topic}")).Code);
+            root.Stop();
+
+            var (_, traceParent, traceState, currentId) = Assert.Single(seen, s => s.Topic == topic);
+            Assert.NotNull(traceParent);
+            Assert.Equal("vendor=trellis", traceState);
+            if (!HasProducerSpans(client))
+            {
+                // In process: the requester's own span, current around the handler unless it only passes the context on,
+                // and no span of the bus's either way.
+                Assert.Equal(root.Id, traceParent);
+                if (topic == plain)
+                {
+                    Assert.Equal(root.Id, currentId);
+                }
+
+                Assert.DoesNotContain(spans.Of(root.TraceId), a => a.Source.Name == TrellisTelemetry.Name);
+                continue;
+            }
+
+            // Across a broker: the consumer span, current around either handler.
+            var consumer = await Waits.UntilAsync(
+                () => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == ActivityKind.Consumer)),
+                c => c is not null, $"the consumer span on {topic} to stop");
+            Assert.Equal(consumer!.Id, traceParent);
+            Assert.Equal(consumer.Id, currentId);
+        }
+    }
+
+    [Fact]
+    public async Task Only_services_pass_their_trace_on()
+    {
+        var bus = await ProcessAsync();
+        var options = new HandlerOptions { PassesTraceOn = true };
+        var slot = await Assert.ThrowsAsync<TrellisException>(async () => await bus.SlotAsync(Topic("pass.slot"), (_, _) => default, options: options));
+        Assert.Contains("PassesTraceOn applies only to services", slot.Message);
+        var durable = await Assert.ThrowsAsync<TrellisException>(async () => await bus.SubscribeDurableAsync(Topic("pass.durable"), "g", (_, _) => default, options));
+        Assert.Contains("PassesTraceOn applies only to services", durable.Message);
     }
 
     [Fact]

@@ -21,6 +21,21 @@ internal readonly record struct CallResult(Message Reply, bool Refused)
         new(Message.Error(Codes.Unavailable, $"node {node.Id} is unavailable: the gateway is stopping and cancelled the call"), false);
 }
 
+/// <summary>The W3C trace context a delivery carries to its node: the request's span (see
+/// <see cref="Request.TraceParent"/>) or, for a signal or flow message, the current activity; nulls when nothing is traced.</summary>
+internal readonly record struct NodeTrace(string? Parent, string? State)
+{
+    /// <summary>The current activity's context (a slot's consumer span, a flow message's).</summary>
+    public static NodeTrace Current
+    {
+        get
+        {
+            var current = Activity.Current;
+            return new NodeTrace(MessagingTracing.TraceParentOf(current), MessagingTracing.TraceStateOf(current));
+        }
+    }
+}
+
 /// <summary>What a health check found.</summary>
 internal readonly record struct HealthResult(NodeStatus Status, string Reason);
 
@@ -55,7 +70,7 @@ internal sealed class NodeClient(TimeProvider time)
 
     /// <summary>POSTs a delivery to the node and turns its answer into a reply.</summary>
     public async Task<CallResult> CallAsync(
-        NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, int maxReplyBytes, CancellationToken stopping)
+        NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, NodeTrace trace, int maxReplyBytes, CancellationToken stopping)
     {
         var uri = CallbackUri(node, subscription.Path);
         using var timeout = new CancellationTokenSource(subscription.Timeout, time);
@@ -66,7 +81,7 @@ internal sealed class NodeClient(TimeProvider time)
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
             Content = Envelope(topic, sender, data, subscription.Timeout),
         };
-        AddTraceContext(request.Content);
+        AddTraceContext(request.Content, trace);
 
         try
         {
@@ -117,20 +132,18 @@ internal sealed class NodeClient(TimeProvider time)
         }
     }
 
-    /// <summary>The W3C trace context of the current activity (the bus consumer span of the delivery, or the requester's
-    /// span when the request stayed in the process), when there is one.</summary>
+    /// <summary>The delivery's W3C trace context, when it has one.</summary>
     /// <remarks>Set among the body's headers, which every delivery has already: a header name HttpClient does not know
     /// goes on the wire the same from either collection, and the request's own collection would be made for it alone.</remarks>
-    private static void AddTraceContext(HttpContent content)
+    private static void AddTraceContext(HttpContent content, NodeTrace trace)
     {
-        var current = Activity.Current;
-        if (MessagingTracing.TraceParentOf(current) is not { } traceParent)
+        if (trace.Parent is not { } traceParent)
         {
             return;
         }
 
         content.Headers.TryAddWithoutValidation(MessagingTracing.TraceParentHeader, traceParent);
-        if (MessagingTracing.TraceStateOf(current) is { } state)
+        if (trace.State is { } state)
         {
             content.Headers.TryAddWithoutValidation(MessagingTracing.TraceStateHeader, state);
         }

@@ -42,7 +42,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
     public CancellationToken Ended => _ended.Token;
 
     /// <summary>Sends a request to the node and waits for its reply; refused (never delivered) when the stream is closed.</summary>
-    public async Task<CallResult> RequestAsync(NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, CancellationToken stopping)
+    public async Task<CallResult> RequestAsync(NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, NodeTrace trace, CancellationToken stopping)
     {
         var id = Interlocked.Increment(ref _next).ToString(CultureInfo.InvariantCulture);
         var reply = new TaskCompletionSource<Message>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,7 +59,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
             var delivery = new Delivery
             {
                 CorrelationId = id, Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds,
-                Traceparent = MessagingTracing.CurrentTraceParent ?? "",
+                Traceparent = trace.Parent ?? "",
             };
             await _outbound.Writer.WriteAsync(new GatewayMessage { Request = delivery }, linked.Token).ConfigureAwait(false);
             return new CallResult(await reply.Task.WaitAsync(linked.Token).ConfigureAwait(false), false);
@@ -83,7 +83,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
     }
 
     /// <summary>Sends a signal; there is no reply. Refused when the stream is closed.</summary>
-    public async Task<CallResult> SignalAsync(NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, CancellationToken stopping)
+    public async Task<CallResult> SignalAsync(NodeRecord node, NodeSubscription subscription, string topic, string sender, JsonPayload data, NodeTrace trace, CancellationToken stopping)
     {
         using var timeout = new CancellationTokenSource(subscription.Timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, stopping);
@@ -92,7 +92,7 @@ internal sealed class NodeStream(string peer, TimeProvider time, int maxReplyByt
             var delivery = new Delivery
             {
                 Topic = topic, Sender = sender, Data = ProtoJson.ToValue(data), Timeout = subscription.Timeout.TotalSeconds,
-                Traceparent = MessagingTracing.CurrentTraceParent ?? "",
+                Traceparent = trace.Parent ?? "",
             };
             await _outbound.Writer.WriteAsync(new GatewayMessage { Signal = delivery }, linked.Token).ConfigureAwait(false);
             return new CallResult(Message.Ok(JsonPayload.Null), false);
