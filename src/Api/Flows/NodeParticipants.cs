@@ -424,13 +424,10 @@ public sealed partial class NodeParticipants : IHostedService, IAsyncDisposable
         }
     }
 
-    private void OnDeleted(string nodeId)
-    {
-        if (_nodes.TryRemove(nodeId, out var flow))
-        {
-            _ = RunAsync(flow, _ => StopAsync(flow, remove: true));
-        }
-    }
+    /// <summary>Stops a deleted node's consumers; its delete answers once they are stopped, so nothing sent to its queues
+    /// afterwards reaches it.</summary>
+    private Task OnDeleted(string nodeId) =>
+        _nodes.TryRemove(nodeId, out var flow) ? RunAsync(flow, _ => StopAsync(flow, remove: true)) : Task.CompletedTask;
 
     private async Task RunAsync(NodeFlow flow, Func<CancellationToken, Task> step)
     {

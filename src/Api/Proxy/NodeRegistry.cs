@@ -66,8 +66,13 @@ public sealed partial class NodeRegistry
     /// <summary>Raised for each node restored from the store at start, before its first health check.</summary>
     public event Action<NodeRecord>? Restored;
 
-    /// <summary>Raised after a node was deleted (its id).</summary>
-    public event Action<string>? Deleted;
+    /// <summary>Raised after a node was deleted (its id). The delete waits for what each observer returns, up to
+    /// <see cref="DeletedObserversWait"/>, so that what the node had outside the registry (its flow consumers) is gone
+    /// when its delete answers.</summary>
+    public event Func<string, Task>? Deleted;
+
+    /// <summary>How long a delete waits for <see cref="Deleted"/>'s observers before it answers; they go on after that.</summary>
+    internal static readonly TimeSpan DeletedObserversWait = TimeSpan.FromSeconds(10);
 
     /// <summary>Registered nodes.</summary>
     public int Count => Volatile.Read(ref _count);
@@ -315,15 +320,36 @@ public sealed partial class NodeRegistry
         }
 
         LogDeleted(_logger, node.Id);
-        if (Deleted is { } deleted)
+        if (Deleted is not { } deleted)
+        {
+            return;
+        }
+
+        var observers = deleted.GetInvocationList();
+        var running = new Task[observers.Length];
+        for (var i = 0; i < observers.Length; i++)
+        {
+            running[i] = Observe((Func<string, Task>)observers[i], node.Id);
+        }
+
+        try
+        {
+            await Task.WhenAll(running).WaitAsync(DeletedObserversWait, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            LogDeleteObserversSlow(_logger, node.Id, DeletedObserversWait.TotalSeconds);
+        }
+
+        async Task Observe(Func<string, Task> observer, string nodeId)
         {
             try
             {
-                deleted(node.Id);
+                await observer(nodeId).ConfigureAwait(false);
             }
             catch (Exception error)
             {
-                LogObserverFailed(_logger, error, node.Id);
+                LogObserverFailed(_logger, error, nodeId);
             }
         }
     }
@@ -928,6 +954,9 @@ public sealed partial class NodeRegistry
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not store the status of node {NodeId}")]
     private static partial void LogStoreFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} was deleted; what it had outside the registry did not stop within {Seconds} s and goes on stopping")]
+    private static partial void LogDeleteObserversSlow(ILogger logger, string nodeId, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An observer of node {NodeId} failed")]
     private static partial void LogObserverFailed(ILogger logger, Exception exception, string nodeId);
