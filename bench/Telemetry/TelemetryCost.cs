@@ -209,9 +209,6 @@ public static class TelemetryCost
 
         await using var nginx = await Nginx.StartAsync(Environment.ProcessorCount, P3.StaticReply, upstream: null, proxyStaticNode: true);
         // The all-in-one process (its own one-silo cluster on free ports, state in memory), so it needs nothing running.
-        // A process with tracing on asks ASP.NET Core for its spans' tags at start-up; this one has tracing off in its
-        // settings (the bench adds the providers), so the bench asks instead, and both sides pay for the tags.
-        TelemetryRegistration.UseNativeAspNetCoreSpans();
         await using var gateway = await P3.StartGatewayAsync(
             new Dictionary<string, string?>
             {

@@ -24,8 +24,8 @@ public static class TelemetryRegistration
     /// <summary>Orleans' gauge of its grain-directory cache's size, left out (<see cref="AddTrellisMeters"/>).</summary>
     public const string OrleansDirectoryCacheSize = "orleans-directory-cache-size";
 
-    /// <summary>ASP.NET Core's activity source. ASP.NET Core sets the HTTP semantic-convention tags on its server span
-    /// itself (<see cref="UseNativeAspNetCoreSpans"/>), so listening to the source is enough.</summary>
+    /// <summary>ASP.NET Core's activity source: its server spans, which <see cref="UseTrellisServerSpans"/> tags with
+    /// the HTTP semantic conventions.</summary>
     public const string AspNetCoreSource = "Microsoft.AspNetCore";
 
     /// <summary>ASP.NET Core's meters worth their cost: requests (<c>http.server.request.duration</c>), Kestrel's
@@ -86,13 +86,6 @@ public static class TelemetryRegistration
     public static TelemetryOptions AddTrellisTelemetry(this WebApplicationBuilder builder, string role)
     {
         var options = ConfigurationBinding.Bind<TelemetryOptions>(builder.Configuration, TelemetryOptions.Section).Validate();
-        if (options.Tracing)
-        {
-            // Only when spans are recorded: ASP.NET Core computes these tags for every request, even for the bare
-            // activity it makes for log scopes when nothing listens.
-            UseNativeAspNetCoreSpans();
-        }
-
         builder.Services.AddSingleton(options);
 
         builder.Logging.ClearProviders();
@@ -153,16 +146,8 @@ public static class TelemetryRegistration
         return options;
     }
 
-    /// <summary>Has ASP.NET Core set the HTTP semantic-convention tags on its server spans itself (method, route, path,
-    /// scheme, server, status code and the span's name), as it does by default from .NET 11, instead of the
-    /// instrumentation library doing it from diagnostic events at several times the cost.</summary>
-    public static void UseNativeAspNetCoreSpans() =>
-        AppContext.SetSwitch(SuppressAspNetCoreSpanData, isEnabled: false);
-
-    private const string SuppressAspNetCoreSpanData = "Microsoft.AspNetCore.Hosting.SuppressActivityOpenTelemetryData";
-
-    /// <summary>Completes ASP.NET Core's server spans (status code, route, name); first in the pipeline. A request no
-    /// tracer samples (tracing off, or not in the sample) costs a feature lookup.</summary>
+    /// <summary>Tags ASP.NET Core's server spans with the HTTP semantic conventions (request, status code, route, name);
+    /// first in the pipeline. A request no tracer samples (tracing off, or not in the sample) costs a feature lookup.</summary>
     public static WebApplication UseTrellisServerSpans(this WebApplication app)
     {
         app.UseMiddleware<ServerSpanTags>();
