@@ -50,6 +50,10 @@ public abstract partial class TransportConformance
     private static bool HasProducerSpans(MessageBus bus) =>
         MessagingTracing.HasProducerSpans(MessagingTracing.SystemOf(bus.Transport.Name));
 
+    /// <summary>The first span of <paramref name="kind"/> that stopped in <paramref name="root"/>'s trace, once there is one.</summary>
+    private static async Task<Activity> SpanOfKindAsync(Spans spans, Activity root, ActivityKind kind, string what) =>
+        (await Waits.UntilAsync(() => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == kind)), a => a is not null, what))!;
+
     /// <summary>The span a consumer span is parented to, and the trace's one producer span when the transport has them
     /// (checked to be <paramref name="root"/>'s child); without them, the caller's own span and no producer span.</summary>
     private static async Task<(ActivitySpanId Parent, Activity? Producer)> ConsumerParentAsync(Spans spans, MessageBus client, Activity root, string what)
@@ -60,9 +64,7 @@ public abstract partial class TransportConformance
             return (root.SpanId, null);
         }
 
-        await Waits.UntilAsync(
-            () => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == ActivityKind.Producer)),
-            p => p is not null, $"the producer span of {what} in trace {root.TraceId}");
+        await SpanOfKindAsync(spans, root, ActivityKind.Producer, $"the producer span of {what} in trace {root.TraceId}");
         var producer = spans.Of(root.TraceId).Single(a => a.Kind == ActivityKind.Producer);
         Assert.Equal(root.SpanId, producer.ParentSpanId);
         return (producer.SpanId, producer);
@@ -121,10 +123,8 @@ public abstract partial class TransportConformance
                     (span!.TraceId, span.ParentSpanId, span.Kind, span.Source, span.Name));
             }
 
-            var consumer = await Waits.UntilAsync(
-                () => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == ActivityKind.Consumer)),
-                c => c is not null, $"the consumer span of request {round} to stop");
-            Assert.Equal(MessagingTracing.SystemOf(client.Transport.Name), consumer!.GetTagItem("messaging.system"));
+            var consumer = await SpanOfKindAsync(spans, root, ActivityKind.Consumer, $"the consumer span of request {round} to stop");
+            Assert.Equal(MessagingTracing.SystemOf(client.Transport.Name), consumer.GetTagItem("messaging.system"));
             Assert.Equal(Codes.Ok, consumer.GetTagItem(TrellisTelemetry.Tags.Code));
         }
     }
@@ -171,10 +171,8 @@ public abstract partial class TransportConformance
             }
 
             // Across a broker: the consumer span, current around either handler.
-            var consumer = await Waits.UntilAsync(
-                () => Task.FromResult(spans.Of(root.TraceId).FirstOrDefault(a => a.Kind == ActivityKind.Consumer)),
-                c => c is not null, $"the consumer span on {topic} to stop");
-            Assert.Equal(consumer!.Id, traceParent);
+            var consumer = await SpanOfKindAsync(spans, root, ActivityKind.Consumer, $"the consumer span on {topic} to stop");
+            Assert.Equal(consumer.Id, traceParent);
             Assert.Equal(consumer.Id, currentId);
         }
     }
