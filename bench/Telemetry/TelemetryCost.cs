@@ -18,13 +18,14 @@ namespace Trellis.Bench.Telemetry;
 /// </summary>
 /// <remarks>
 /// "On" is the real OpenTelemetry SDK listening to what a Trellis process records (TelemetryRegistration's
-/// AddTrellisSources and AddTrellisMeters): a TracerProvider sampling every new trace (or <c>--sample-ratio</c>) of the
+/// AddTrellisSources and AddTrellisMeters): a TracerProvider sampling new traces as a process does by default (at most
+/// 100 a second; <c>--max-traces 0</c> for every one, <c>--sample-ratio</c> for a share) of the
 /// Trellis, Orleans and ASP.NET Core sources, with a batch processor in front of an exporter that drops what it is given
 /// (OTLP's serialisation and network are the collector's cost, not the process's); a MeterProvider on the Trellis,
 /// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round or window, so both sides run on the same process, connections
 /// and JIT; both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|raw-tracing|raw-metrics] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|raw-tracing|raw-metrics] [--telemetry-sides off,on,on/0,metrics,…] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--max-traces N] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -41,7 +42,9 @@ public static class TelemetryCost
         AllocationTypes = args.Contains("--alloc-types");
         Census = args.Contains("--census");
         var ratio = Array.IndexOf(args, "--sample-ratio");
-        SampleRatio = ratio >= 0 && ratio + 1 < args.Length ? double.Parse(args[ratio + 1], CultureInfo.InvariantCulture) : 1.0;
+        SampleRatio = ratio >= 0 && ratio + 1 < args.Length ? double.Parse(args[ratio + 1], CultureInfo.InvariantCulture) : Defaults.SampleRatio;
+        var max = Array.IndexOf(args, "--max-traces");
+        MaxTracesPerSecond = max >= 0 && max + 1 < args.Length ? int.Parse(args[max + 1], CultureInfo.InvariantCulture) : Defaults.MaxTracesPerSecond;
         if (args.Contains("--floor"))
         {
             TelemetryFloor.Print(TelemetryOn);
@@ -66,9 +69,17 @@ public static class TelemetryCost
     /// more often than any scrape would (Prometheus' default is a minute, OTLP's export 60 s).</summary>
     private const int CollectMilliseconds = 2_000;
 
+    /// <summary>A process's own settings, where the bench is given none (first: the two below start from it).</summary>
+    private static readonly TelemetryOptions Defaults = new();
+
     /// <summary>The share of new traces "on" records (<c>--sample-ratio</c>; <c>Trellis:Telemetry:SampleRatio</c>, 1 by
     /// default).</summary>
-    private static double SampleRatio { get; set; } = 1.0;
+    private static double SampleRatio { get; set; } = Defaults.SampleRatio;
+
+    /// <summary>At most this many new traces recorded per second (<c>--max-traces</c>, 0 for no limit;
+    /// <c>Trellis:Telemetry:MaxTracesPerSecond</c>, 100 by default).</summary>
+    private static int MaxTracesPerSecond { get; set; } = Defaults.MaxTracesPerSecond;
+
 
     /// <summary>After each path's rounds, a sampled profile of the types each side allocates (<c>--alloc-types</c>).</summary>
     private static bool AllocationTypes { get; set; }
@@ -77,13 +88,20 @@ public static class TelemetryCost
     private static bool Census { get; set; }
 
     /// <summary><c>tracing</c> or <c>metrics</c> to measure one of them alone (<c>--telemetry-only</c>); <c>raw-tracing</c>
-    /// or <c>raw-metrics</c> for the same spans or measurements taken by a bare listener with no SDK behind it; null: both.</summary>
+    /// or <c>raw-metrics</c> for the same spans or measurements taken by a bare listener with no SDK behind it;
+    /// <c>propagate</c> (<c>propagate-aspnet</c>) for the same sources' (ASP.NET Core's) spans made for their context
+    /// only, by a bare listener; <c>metrics-no-trellis</c> or <c>metrics-no-aspnet</c> for metrics without
+    /// <c>trellis.request.duration</c> or <c>http.server.request.duration</c>; null: both.</summary>
     private static string? Only { get; set; }
 
     /// <summary>Tracing and metrics as a Trellis process has them, with exports dropped.</summary>
-    private static IDisposable TelemetryOn()
+    private static IDisposable TelemetryOn() => TelemetryOn(Only, SampleRatio, MaxTracesPerSecond);
+
+    /// <summary><see cref="TelemetryOn()"/> for one side of <c>--telemetry-sides</c>: <paramref name="only"/> as
+    /// <c>--telemetry-only</c>, new traces sampled at <paramref name="sampleRatio"/>.</summary>
+    private static IDisposable TelemetryOn(string? only, double sampleRatio, int maxTracesPerSecond)
     {
-        if (Only == "raw-tracing")
+        if (only == "raw-tracing")
         {
             // The same sources sampled and recorded by a bare listener: what the spans cost without the SDK behind them.
             var listener = new ActivityListener
@@ -96,7 +114,21 @@ public static class TelemetryCost
             return listener;
         }
 
-        if (Only == "raw-metrics")
+        if (only is "propagate" or "propagate-aspnet")
+        {
+            // Every span of the same sources (or ASP.NET Core's alone) made for its context only, as a sampler that
+            // records nothing new leaves them: what an unsampled trace costs without the SDK behind it.
+            var aspNetOnly = only == "propagate-aspnet";
+            var listener = new ActivityListener
+            {
+                ShouldListenTo = source => aspNetOnly ? source.Name == TelemetryRegistration.AspNetCoreSource : TelemetryCensus.Sources.Contains(source.Name),
+                Sample = static (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.PropagationData,
+            };
+            ActivitySource.AddActivityListener(listener);
+            return listener;
+        }
+
+        if (only == "raw-metrics")
         {
             // The same instruments enabled with a callback that does nothing: what the measurements cost the code that
             // makes them, without the SDK's aggregation.
@@ -117,12 +149,18 @@ public static class TelemetryCost
             return listener;
         }
 
-        var tracer = Only == "metrics" ? null : Sdk.CreateTracerProviderBuilder()
-            .AddTrellisSources(SampleRatio)
+        var tracer = only is "metrics" or "metrics-no-trellis" or "metrics-no-aspnet" ? null : Sdk.CreateTracerProviderBuilder()
+            .AddTrellisSources(sampleRatio, maxTracesPerSecond)
             .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>()))
             .Build();
-        var meter = Only == "tracing" ? null : Sdk.CreateMeterProviderBuilder()
-            .AddTrellisMeters()
+        var metrics = Sdk.CreateMeterProviderBuilder().AddTrellisMeters();
+        if (only is "metrics-no-trellis" or "metrics-no-aspnet")
+        {
+            // One of the two measurements a P3 request makes left out: which of them costs what.
+            metrics.AddView(only == "metrics-no-trellis" ? "trellis.request.duration" : "http.server.request.duration", MetricStreamConfiguration.Drop);
+        }
+
+        var meter = only == "tracing" ? null : metrics
             .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), exportIntervalMilliseconds: CollectMilliseconds))
             .Build();
         return new Disposables(tracer, meter);
@@ -253,6 +291,13 @@ public static class TelemetryCost
                 return;
             }
 
+            var sidesAt = Array.IndexOf(args, "--telemetry-sides");
+            if (sidesAt >= 0 && sidesAt + 1 < args.Length)
+            {
+                await RunP3SidesAsync(nginx, http, url, script, concurrency, Side.Parse(args[sidesAt + 1]));
+                return;
+            }
+
             // One wrk run for the whole measure while telemetry goes on and off every window (pairs in alternating
             // order). Neighbouring windows share whatever else the machine does, which moves separate runs by more than
             // the cost measured; the rate of each window is nginx's count of node calls (the gateway makes one per
@@ -324,6 +369,66 @@ public static class TelemetryCost
         finally
         {
             scripts.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>One side of <c>--telemetry-sides</c>: <c>off</c>, <c>on</c>, or a <c>--telemetry-only</c> value, each
+    /// with an optional <c>@ratio</c> for new traces and <c>/max</c> new traces a second (<c>on@0.01</c>, <c>on/0</c> for
+    /// every trace).</summary>
+    private sealed record Side(string Name, string? Only, double Ratio, int Max, bool Off)
+    {
+        public static Side[] Parse(string list) =>
+            [.. list.Split(',').Select(static text =>
+            {
+                var slash = text.IndexOf('/');
+                var max = slash < 0 ? MaxTracesPerSecond : int.Parse(text[(slash + 1)..], CultureInfo.InvariantCulture);
+                var rest = slash < 0 ? text : text[..slash];
+                var at = rest.IndexOf('@');
+                var kind = at < 0 ? rest : rest[..at];
+                var ratio = at < 0 ? SampleRatio : double.Parse(rest[(at + 1)..], CultureInfo.InvariantCulture);
+                return new Side(text, kind is "on" or "off" ? null : kind, ratio, max, kind == "off");
+            })];
+    }
+
+    /// <summary>P3 with several sides in one load (<c>--telemetry-sides off,on,metrics,on@0.01</c>): groups of one window
+    /// per side, the order rotating from group to group; each side is reported against the first in its group.</summary>
+    private static async Task RunP3SidesAsync(Nginx nginx, HttpClient http, Uri url, string script, int concurrency, Side[] sides)
+    {
+        var groups = Harness.Rounds * 2;
+        var window = TimeSpan.FromSeconds(2.5);
+        var settle = TimeSpan.FromMilliseconds(500);
+        Console.WriteLine($"Telemetry P3 sides: {string.Join(", ", sides.Select(s => s.Name))}; {groups} groups of {window.TotalSeconds:0.0}-s windows (the first {settle.TotalMilliseconds:0} ms unmeasured), the order rotating");
+        var rates = sides.Select(_ => new List<double>()).ToArray();
+        var cpu = sides.Select(_ => new List<double>()).ToArray();
+        var bytes = sides.Select(_ => new List<double>()).ToArray();
+        var load = Wrk.RunAsync(url, script, concurrency, (groups * sides.Length * window) + TimeSpan.FromSeconds(3));
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        for (var group = 0; group < groups; group++)
+        {
+            for (var k = 0; k < sides.Length; k++)
+            {
+                var i = (group + k) % sides.Length;
+                using var providers = sides[i].Off ? null : TelemetryOn(sides[i].Only, sides[i].Ratio, sides[i].Max);
+                await Task.Delay(settle);
+                var requests0 = await nginx.RequestsAsync(http);
+                var clock = Stopwatch.StartNew();
+                var cpu0 = CpuTime.Seconds(Environment.ProcessId);
+                var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+                await Task.Delay(window - settle);
+                var requests = await nginx.RequestsAsync(http) - requests0;
+                rates[i].Add(requests / clock.Elapsed.TotalSeconds);
+                cpu[i].Add((CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / requests);
+                bytes[i].Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / requests);
+            }
+        }
+
+        await load;
+        for (var i = 0; i < sides.Length; i++)
+        {
+            var paired = Harness.Median(rates[i].Zip(rates[0], static (a, b) => a / b));
+            Console.WriteLine(string.Create(
+                CultureInfo.InvariantCulture,
+                $"Telemetry P3 side {sides[i].Name,-14} {Harness.Median(rates[i]):0}/s  against {sides[0].Name}: paired ratio={paired:0.000} ({(1 - paired) * 100:0.0}% slower)  CPU per request {Harness.Median(cpu[i]):0.0}µs (paired {Harness.Median(cpu[i].Zip(cpu[0], static (a, b) => a / b)):0.000})  alloc {Harness.Median(bytes[i]):0}B"));
         }
     }
 

@@ -28,6 +28,11 @@ public sealed class TelemetryOptions
     /// <summary>The share of new traces recorded, 0 to 1 (a trace started upstream keeps its caller's decision).</summary>
     public double SampleRatio { get; set; } = 1.0;
 
+    /// <summary>At most this many new traces recorded per second by the process (0: no limit). Below it every new trace
+    /// (of <see cref="SampleRatio"/>) is recorded; above it the rest still carry their context, unrecorded, so recording
+    /// costs what the limit allows however busy the process is. A trace started upstream keeps its caller's decision.</summary>
+    public int MaxTracesPerSecond { get; set; } = 100;
+
     /// <summary>Console logs: <c>simple</c> (one line each, the default) or <c>json</c> (one JSON object per line,
     /// with the trace and span ids of the activity that logged it).</summary>
     public string LogFormat { get; set; } = "simple";
@@ -53,6 +58,11 @@ public sealed class TelemetryOptions
         if (SampleRatio is < 0 or > 1 || double.IsNaN(SampleRatio))
         {
             throw TrellisException.Invalid($"{Section}:SampleRatio must be between 0 and 1 (was {SampleRatio})");
+        }
+
+        if (MaxTracesPerSecond < 0)
+        {
+            throw TrellisException.Invalid($"{Section}:MaxTracesPerSecond must be 0 (no limit) or more (was {MaxTracesPerSecond})");
         }
 
         if (LogFormat is not ("simple" or "json"))

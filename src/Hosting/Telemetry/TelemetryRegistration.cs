@@ -34,15 +34,17 @@ public static class TelemetryRegistration
     public static readonly string[] AspNetCoreMeters = ["Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.Diagnostics"];
 
     /// <summary>The spans a Trellis process records: Trellis' own (the bus's producer and consumer spans, flows, the
-    /// edge link), Orleans' and ASP.NET Core's server spans, sampled parent-based at <paramref name="sampleRatio"/>.</summary>
+    /// edge link), Orleans' and ASP.NET Core's server spans. Sampled parent-based: a span with a parent follows it, and
+    /// of the traces that start here <paramref name="sampleRatio"/> are recorded, at most
+    /// <paramref name="maxTracesPerSecond"/> a second (0: no limit; <see cref="NewTraceSampler"/>).</summary>
     /// <remarks>HttpClient spans are not recorded: the gateway's call to a node is the bus consumer span, whose id the
     /// node receives in its <c>traceparent</c> header (the node client sets it; HttpClient's own propagation is off
     /// there), so a second span per call would repeat it. gRPC calls are ASP.NET Core server spans, which grpc-dotnet
     /// tags with <c>grpc.method</c> and <c>grpc.status_code</c>.</remarks>
-    public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio) =>
+    public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio, int maxTracesPerSecond) =>
         tracing
-            // Every new trace (the default) without the ratio sampler's arithmetic on each trace id.
-            .SetSampler(new ParentBasedSampler(sampleRatio >= 1 ? new AlwaysOnSampler() : new TraceIdRatioBasedSampler(sampleRatio)))
+            // Every new trace, when asked, without the limit's clock or the ratio's arithmetic on each trace id.
+            .SetSampler(new ParentBasedSampler(sampleRatio >= 1 && maxTracesPerSecond == 0 ? new AlwaysOnSampler() : new NewTraceSampler(sampleRatio, maxTracesPerSecond)))
             .AddSource(TrellisTelemetry.Name)
             .AddSource(OrleansSources)
             .AddSource(AspNetCoreSource);
@@ -118,7 +120,7 @@ public static class TelemetryRegistration
         {
             telemetry.WithTracing(tracing =>
             {
-                tracing.AddTrellisSources(options.SampleRatio);
+                tracing.AddTrellisSources(options.SampleRatio, options.MaxTracesPerSecond);
                 if (otlp is not null)
                 {
                     tracing.AddOtlpExporter(o => Otlp(o, otlp, protocol, "v1/traces"));

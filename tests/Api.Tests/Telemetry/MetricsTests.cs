@@ -165,6 +165,7 @@ public sealed class MetricsTests
     [InlineData("Trellis:Telemetry:OtlpEndpoint", "ftp://collector:21", "Trellis:Telemetry:OtlpEndpoint must be an http:// or https:// URL")]
     [InlineData("Trellis:Telemetry:OtlpProtocol", "udp", "Trellis:Telemetry:OtlpProtocol must be grpc or http/protobuf (was 'udp')")]
     [InlineData("Trellis:Telemetry:SampleRatio", "2", "Trellis:Telemetry:SampleRatio must be between 0 and 1 (was 2)")]
+    [InlineData("Trellis:Telemetry:MaxTracesPerSecond", "-1", "Trellis:Telemetry:MaxTracesPerSecond must be 0 (no limit) or more (was -1)")]
     [InlineData("Trellis:Telemetry:PrometheusPath", "metrics", "Trellis:Telemetry:PrometheusPath must start with '/'")]
     [InlineData("Trellis:Telemetry:LogFormat", "xml", "Trellis:Telemetry:LogFormat must be simple or json (was 'xml')")]
     public void A_bad_telemetry_setting_stops_the_process_naming_the_key(string key, string value, string expected)
