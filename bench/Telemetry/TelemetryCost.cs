@@ -80,7 +80,6 @@ public static class TelemetryCost
     /// <c>Trellis:Telemetry:MaxTracesPerSecond</c>, 100 by default).</summary>
     private static int MaxTracesPerSecond { get; set; } = Defaults.MaxTracesPerSecond;
 
-
     /// <summary>After each path's rounds, a sampled profile of the types each side allocates (<c>--alloc-types</c>).</summary>
     private static bool AllocationTypes { get; set; }
 
@@ -303,34 +302,16 @@ public static class TelemetryCost
             // the cost measured; the rate of each window is nginx's count of node calls (the gateway makes one per
             // request), so the measured process counts nothing itself.
             var pairs = Harness.Rounds * 2;
-            // Long enough that the window's measured part holds the collection "on" makes 2 s after it starts.
-            var window = TimeSpan.FromSeconds(2.5);
-            var settle = TimeSpan.FromMilliseconds(500);
-            Console.WriteLine($"Telemetry P3 gateway: wrk -t1 -c{concurrency} for {(pairs * 2 * window).TotalSeconds:0} s, telemetry switched every {window.TotalSeconds:0.0} s (the first {settle.TotalMilliseconds:0} ms unmeasured), {pairs} pairs of windows in alternating order");
-            var rates = (On: new List<double>(), Off: new List<double>());
-            var cpu = (On: new List<double>(), Off: new List<double>());
-            var bytes = (On: new List<double>(), Off: new List<double>());
-            var gc = (On: new List<GcShare>(), Off: new List<GcShare>());
-            var load = Wrk.RunAsync(url, script, concurrency, (pairs * 2 * window) + TimeSpan.FromSeconds(3));
+            Console.WriteLine($"Telemetry P3 gateway: wrk -t1 -c{concurrency} for {(pairs * 2 * P3Window).TotalSeconds:0} s, telemetry switched every {P3Window.TotalSeconds:0.0} s (the first {P3Settle.TotalMilliseconds:0} ms unmeasured), {pairs} pairs of windows in alternating order");
+            var windows = (On: new List<Window>(), Off: new List<Window>());
+            var load = Wrk.RunAsync(url, script, concurrency, (pairs * 2 * P3Window) + TimeSpan.FromSeconds(3));
             await Task.Delay(TimeSpan.FromSeconds(1));
             for (var pair = 0; pair < pairs; pair++)
             {
                 foreach (var telemetry in pair % 2 == 0 ? [true, false] : new[] { false, true })
                 {
                     using var providers = telemetry ? TelemetryOn() : null;
-                    await Task.Delay(settle);
-                    var requests0 = await nginx.RequestsAsync(http);
-                    var clock = Stopwatch.StartNew();
-                    var cpu0 = CpuTime.Seconds(Environment.ProcessId);
-                    var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
-                    var gc0 = GcShare.Now();
-                    await Task.Delay(window - settle);
-                    var requests = await nginx.RequestsAsync(http) - requests0;
-                    var seconds = clock.Elapsed.TotalSeconds;
-                    (telemetry ? gc.On : gc.Off).Add(GcShare.Now().Since(gc0, requests));
-                    (telemetry ? cpu.On : cpu.Off).Add((CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / requests);
-                    (telemetry ? bytes.On : bytes.Off).Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / requests);
-                    (telemetry ? rates.On : rates.Off).Add(requests / seconds);
+                    (telemetry ? windows.On : windows.Off).Add(await MeasureWindowAsync(nginx, http));
                 }
             }
 
@@ -340,6 +321,9 @@ public static class TelemetryCost
                 Console.WriteLine($"Telemetry P3   warning: {errors}");
             }
 
+            var rates = (On: windows.On.Select(static w => w.Rate).ToList(), Off: windows.Off.Select(static w => w.Rate).ToList());
+            var cpu = (On: windows.On.Select(static w => w.CpuMicros).ToList(), Off: windows.Off.Select(static w => w.CpuMicros).ToList());
+            var bytes = (On: windows.On.Select(static w => w.Bytes).ToList(), Off: windows.Off.Select(static w => w.Bytes).ToList());
             var paired = Harness.Median(rates.On.Zip(rates.Off, static (a, b) => a / b));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Telemetry P3 windows: on {string.Join(" ", rates.On.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}; off {string.Join(" ", rates.Off.Select(r => r.ToString("0", CultureInfo.InvariantCulture)))}"));
             // A closed loop of `concurrency` connections: the mean latency is concurrency / rate (Little's law).
@@ -347,7 +331,7 @@ public static class TelemetryCost
             var onRate = Harness.Median(rates.On);
             Report("P3 gateway", offRate, onRate, "mean", concurrency * 1e6 / offRate, concurrency * 1e6 / onRate, paired,
                 string.Create(CultureInfo.InvariantCulture, $"bench-process CPU per request off={Harness.Median(cpu.Off):0.0}µs on={Harness.Median(cpu.On):0.0}µs (paired {Harness.Median(cpu.On.Zip(cpu.Off, static (a, b) => a / b)):0.000}), alloc off={Harness.Median(bytes.Off):0}B on={Harness.Median(bytes.On):0}B"));
-            Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median(gc.Off)}; on {GcShare.Median(gc.On)}");
+            Console.WriteLine($"Telemetry P3 GC per 10k requests: off {GcShare.Median([.. windows.Off.Select(static w => w.Gc)])}; on {GcShare.Median([.. windows.On.Select(static w => w.Gc)])}");
             if (Census)
             {
                 await TelemetryCensus.PrintAsync(
@@ -395,13 +379,9 @@ public static class TelemetryCost
     private static async Task RunP3SidesAsync(Nginx nginx, HttpClient http, Uri url, string script, int concurrency, Side[] sides)
     {
         var groups = Harness.Rounds * 2;
-        var window = TimeSpan.FromSeconds(2.5);
-        var settle = TimeSpan.FromMilliseconds(500);
-        Console.WriteLine($"Telemetry P3 sides: {string.Join(", ", sides.Select(s => s.Name))}; {groups} groups of {window.TotalSeconds:0.0}-s windows (the first {settle.TotalMilliseconds:0} ms unmeasured), the order rotating");
-        var rates = sides.Select(_ => new List<double>()).ToArray();
-        var cpu = sides.Select(_ => new List<double>()).ToArray();
-        var bytes = sides.Select(_ => new List<double>()).ToArray();
-        var load = Wrk.RunAsync(url, script, concurrency, (groups * sides.Length * window) + TimeSpan.FromSeconds(3));
+        Console.WriteLine($"Telemetry P3 sides: {string.Join(", ", sides.Select(s => s.Name))}; {groups} groups of {P3Window.TotalSeconds:0.0}-s windows (the first {P3Settle.TotalMilliseconds:0} ms unmeasured), the order rotating");
+        var windows = sides.Select(_ => new List<Window>()).ToArray();
+        var load = Wrk.RunAsync(url, script, concurrency, (groups * sides.Length * P3Window) + TimeSpan.FromSeconds(3));
         await Task.Delay(TimeSpan.FromSeconds(1));
         for (var group = 0; group < groups; group++)
         {
@@ -409,27 +389,49 @@ public static class TelemetryCost
             {
                 var i = (group + k) % sides.Length;
                 using var providers = sides[i].Off ? null : TelemetryOn(sides[i].Only, sides[i].Ratio, sides[i].Max);
-                await Task.Delay(settle);
-                var requests0 = await nginx.RequestsAsync(http);
-                var clock = Stopwatch.StartNew();
-                var cpu0 = CpuTime.Seconds(Environment.ProcessId);
-                var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
-                await Task.Delay(window - settle);
-                var requests = await nginx.RequestsAsync(http) - requests0;
-                rates[i].Add(requests / clock.Elapsed.TotalSeconds);
-                cpu[i].Add((CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / requests);
-                bytes[i].Add((double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / requests);
+                windows[i].Add(await MeasureWindowAsync(nginx, http));
             }
         }
 
         await load;
         for (var i = 0; i < sides.Length; i++)
         {
-            var paired = Harness.Median(rates[i].Zip(rates[0], static (a, b) => a / b));
+            var paired = Harness.Median(windows[i].Zip(windows[0], static (a, b) => a.Rate / b.Rate));
+            var cpuPaired = Harness.Median(windows[i].Zip(windows[0], static (a, b) => a.CpuMicros / b.CpuMicros));
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"Telemetry P3 side {sides[i].Name,-14} {Harness.Median(rates[i]):0}/s  against {sides[0].Name}: paired ratio={paired:0.000} ({(1 - paired) * 100:0.0}% slower)  CPU per request {Harness.Median(cpu[i]):0.0}µs (paired {Harness.Median(cpu[i].Zip(cpu[0], static (a, b) => a / b)):0.000})  alloc {Harness.Median(bytes[i]):0}B"));
+                $"Telemetry P3 side {sides[i].Name,-14} {Harness.Median(windows[i].Select(static w => w.Rate)):0}/s  against {sides[0].Name}: paired ratio={paired:0.000} ({(1 - paired) * 100:0.0}% slower)  CPU per request {Harness.Median(windows[i].Select(static w => w.CpuMicros)):0.0}µs (paired {cpuPaired:0.000})  alloc {Harness.Median(windows[i].Select(static w => w.Bytes)):0}B"));
         }
+    }
+
+    /// <summary>A P3 window: telemetry as the caller set it, each window 2.5 s from the providers' start, long enough
+    /// that its measured part holds the collection "on" makes 2 s after it starts.</summary>
+    private static readonly TimeSpan P3Window = TimeSpan.FromSeconds(2.5);
+
+    /// <summary>The first part of a P3 window, unmeasured: what a provider sets up on first use is a start-up cost.</summary>
+    private static readonly TimeSpan P3Settle = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>What one P3 window measured: the rate (nginx's count of node calls, one per request), the bench process's
+    /// CPU and allocation per request, and its garbage collections.</summary>
+    private readonly record struct Window(double Rate, double CpuMicros, double Bytes, GcShare Gc);
+
+    /// <summary>Waits out <see cref="P3Settle"/>, then measures the rest of a <see cref="P3Window"/>.</summary>
+    private static async Task<Window> MeasureWindowAsync(Nginx nginx, HttpClient http)
+    {
+        await Task.Delay(P3Settle);
+        var requests0 = await nginx.RequestsAsync(http);
+        var clock = Stopwatch.StartNew();
+        var cpu0 = CpuTime.Seconds(Environment.ProcessId);
+        var allocated0 = GC.GetTotalAllocatedBytes(precise: false);
+        var gc0 = GcShare.Now();
+        await Task.Delay(P3Window - P3Settle);
+        var requests = await nginx.RequestsAsync(http) - requests0;
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new Window(
+            requests / seconds,
+            (CpuTime.Seconds(Environment.ProcessId) - cpu0) * 1e6 / requests,
+            (double)(GC.GetTotalAllocatedBytes(precise: false) - allocated0) / requests,
+            GcShare.Now().Since(gc0, requests));
     }
 
     /// <summary>Prints one path's figures. The verdict is on <paramref name="paired"/>: the median over rounds of on/off

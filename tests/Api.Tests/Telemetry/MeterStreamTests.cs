@@ -16,17 +16,7 @@ public sealed class MeterStreamTests
     public void An_Orleans_instrument_keeps_a_few_hundred_series_and_adds_the_rest_up_in_an_overflow_series()
     {
         // A meter of Orleans' name: the provider picks instruments by their meter's name, as it does Orleans' own.
-        using var orleans = new Meter(TelemetryRegistration.OrleansMeter);
-        var name = $"test-{Guid.NewGuid():N}";
-        var counter = orleans.CreateCounter<long>(name);
-
-        var points = Export(name, () =>
-        {
-            for (var i = 0; i < Series; i++)
-            {
-                counter.Add(1, new KeyValuePair<string, object?>("grain_type", $"g{i}"));
-            }
-        });
+        var points = CountSeries(TelemetryRegistration.OrleansMeter, "grain_type");
 
         var overflow = points.Where(IsOverflow).ToArray();
         var tagged = points.Where(p => !IsOverflow(p)).ToArray();
@@ -38,29 +28,27 @@ public sealed class MeterStreamTests
     [Fact]
     public void A_Trellis_instrument_keeps_a_series_per_topic()
     {
-        using var trellis = new Meter(TrellisTelemetry.Name);
-        var name = $"test-{Guid.NewGuid():N}";
-        var counter = trellis.CreateCounter<long>(name);
-
-        var points = Export(name, () =>
-        {
-            for (var i = 0; i < Series; i++)
-            {
-                counter.Add(1, new KeyValuePair<string, object?>("trellis.topic", $"t{i}"));
-            }
-        });
+        var points = CountSeries(TrellisTelemetry.Name, "trellis.topic");
 
         Assert.Equal(Series, points.Length);
         Assert.DoesNotContain(points, IsOverflow);
     }
 
-    /// <summary>Measures with a provider made as a Trellis process makes its own, and returns the points of the
-    /// instrument <paramref name="name"/>.</summary>
-    private static MetricPoint[] Export(string name, Action measure)
+    /// <summary>Counts once for each of <see cref="Series"/> values of <paramref name="tag"/> on a new counter of a meter
+    /// named <paramref name="meterName"/>, with a provider made as a Trellis process makes its own, and returns the
+    /// counter's points.</summary>
+    private static MetricPoint[] CountSeries(string meterName, string tag)
     {
+        using var meter = new Meter(meterName);
+        var name = $"test-{Guid.NewGuid():N}";
+        var counter = meter.CreateCounter<long>(name);
         var exported = new List<MetricSnapshot>();
         using var provider = Sdk.CreateMeterProviderBuilder().AddTrellisMeters().AddInMemoryExporter(exported).Build();
-        measure();
+        for (var i = 0; i < Series; i++)
+        {
+            counter.Add(1, new KeyValuePair<string, object?>(tag, $"v{i}"));
+        }
+
         Assert.True(provider.ForceFlush());
 
         var points = exported.First(m => m.Name == name).MetricPoints.ToArray();
