@@ -10,7 +10,8 @@ namespace Trellis.Hosting.Telemetry;
 /// rate algorithm: one timestamp, moved forward by a compare-and-swap per trace taken). Under the limit every new trace
 /// is recorded, as a process with little traffic should; above it the cost of recording stays that of the limit however
 /// fast requests come. A trace not recorded still carries its context (<c>traceparent</c> with the sampled flag off) to
-/// every process it reaches.</remarks>
+/// every process it reaches. With a ratio of 1 and no limit every new trace is recorded, with neither the ratio's
+/// arithmetic on the trace id nor the clock read.</remarks>
 public sealed class NewTraceSampler : Sampler
 {
     private static readonly SamplingResult Record = new(SamplingDecision.RecordAndSample);

@@ -43,8 +43,7 @@ public static class TelemetryRegistration
     /// tags with <c>grpc.method</c> and <c>grpc.status_code</c>.</remarks>
     public static TracerProviderBuilder AddTrellisSources(this TracerProviderBuilder tracing, double sampleRatio, int maxTracesPerSecond) =>
         tracing
-            // Every new trace, when asked, without the limit's clock or the ratio's arithmetic on each trace id.
-            .SetSampler(new ParentBasedSampler(sampleRatio >= 1 && maxTracesPerSecond == 0 ? new AlwaysOnSampler() : new NewTraceSampler(sampleRatio, maxTracesPerSecond)))
+            .SetSampler(new ParentBasedSampler(new NewTraceSampler(sampleRatio, maxTracesPerSecond)))
             .AddSource(TrellisTelemetry.Name)
             .AddSource(OrleansSources)
             .AddSource(AspNetCoreSource);
