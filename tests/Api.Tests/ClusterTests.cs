@@ -63,7 +63,7 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.Equal(200, (int)message["code"]!);
         Assert.Equal("a", (string)message["data"]!["node"]!);
         Assert.Equal("from B", (string)message["data"]!["data"]!["hello"]!);
-        Assert.Single(_a.Calls("/echo"));
+        Assert.Single(await _a.CallsAsync("/echo"));
 
         // A topic nobody serves on either gateway is still a 404 at once.
         var nobody = await RequestViaBAsync($"{_t}.nobody", 1);
@@ -123,7 +123,7 @@ public sealed class ClusterTests : IAsyncLifetime
 
         Assert.All(replies, r => Assert.True(r.Status == 200, $"a group request: {r}"));
         Assert.All(replies, r => Assert.Equal(1, (int)r.Json["length"]!));
-        var calls = _a.Calls("/echo").Concat(_b.Calls("/echo")).Select(c => (int)c["body"]!["data"]!).Order().ToArray();
+        var calls = (await _a.CallsAsync("/echo")).Concat(await _b.CallsAsync("/echo")).Select(c => (int)c["body"]!["data"]!).Order().ToArray();
         Assert.Equal(Enumerable.Range(0, Requests), calls);
         var answeredBy = replies.Select(r => (string)r.Json["messages"]![0]!["data"]!["node"]!).ToArray();
         Assert.Contains("a", answeredBy);
@@ -150,8 +150,8 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.Equal(200, (await RequestViaBAsync($"{_t}.both", 3)).Status);
         await _a.WaitForCallsAsync("/echo", 4, "group left to execute the last request");
         await _b.WaitForCallsAsync("/echo", 4, "group right to execute the last request");
-        Assert.Equal([0, 1, 2, 3], _a.Calls("/echo").Select(c => (int)c["body"]!["data"]!).Order());
-        Assert.Equal([0, 1, 2, 3], _b.Calls("/echo").Select(c => (int)c["body"]!["data"]!).Order());
+        Assert.Equal([0, 1, 2, 3], (await _a.CallsAsync("/echo")).Select(c => (int)c["body"]!["data"]!).Order());
+        Assert.Equal([0, 1, 2, 3], (await _b.CallsAsync("/echo")).Select(c => (int)c["body"]!["data"]!).Order());
     }
 
     [Fact]
@@ -178,9 +178,9 @@ public sealed class ClusterTests : IAsyncLifetime
         await _a.WaitForAsync(e => (string?)e["body"]?["topic"] == $"{_t}.order", $"{_t}.* on A to get {_t}.order");
         Assert.Equal(200, (await SignalViaBAsync($"{_t}.user.deleted", 2)).Status);
         await _b.WaitForAsync(e => (string?)e["body"]?["topic"] == $"{_t}.user.deleted", $"{_t}.user.* on A to get {_t}.user.deleted");
-        Assert.DoesNotContain(_b.Calls("/record"), c => (string?)c["body"]!["topic"] == $"{_t}.order");
-        Assert.Single(_a.Calls("/audit"));
-        Assert.Single(_b.Calls("/record"), c => (string?)c["body"]!["topic"] == $"{_t}.user.created");
+        Assert.DoesNotContain(await _b.CallsAsync("/record"), c => (string?)c["body"]!["topic"] == $"{_t}.order");
+        Assert.Single(await _a.CallsAsync("/audit"));
+        Assert.Single(await _b.CallsAsync("/record"), c => (string?)c["body"]!["topic"] == $"{_t}.user.created");
     }
 
     private Task<Response> RequestViaBAsync(string topic, object message) =>

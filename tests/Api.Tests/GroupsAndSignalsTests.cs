@@ -38,7 +38,7 @@ public sealed class GroupsAndSignalsTests : IAsyncLifetime
         var answeredBy = replies.Select(r => (string)r.Json["messages"]![0]!["data"]!["node"]!).ToArray();
 
         // One execution per request: the calls the two nodes saw add up to the requests, and every message was seen once.
-        var calls = _a.Calls("/echo").Concat(_b.Calls("/echo")).Select(c => (int)c["body"]!["data"]!).Order().ToArray();
+        var calls = (await _a.CallsAsync("/echo")).Concat(await _b.CallsAsync("/echo")).Select(c => (int)c["body"]!["data"]!).Order().ToArray();
         Assert.Equal(Enumerable.Range(0, Requests), calls);
         Assert.Contains("a", answeredBy);
         Assert.Contains("b", answeredBy);
@@ -73,7 +73,7 @@ public sealed class GroupsAndSignalsTests : IAsyncLifetime
         await _a.WaitForCallsAsync("/record", 1, "sig.* to get sig.user.created");
         await _b.WaitForCallsAsync("/record", 1, "sig.user.* to get sig.user.created");
         await _b.WaitForCallsAsync("/audit", 1, "the audit group to get sig.user.created");
-        var envelope = _b.Calls("/record")[0]["body"]!;
+        var envelope = (await _b.CallsAsync("/record"))[0]["body"]!;
         Assert.Equal("sig.user.created", (string)envelope["topic"]!);
         Assert.Equal(7, (int)envelope["data"]!["id"]!);
 
@@ -82,7 +82,7 @@ public sealed class GroupsAndSignalsTests : IAsyncLifetime
         await _a.WaitForAsync(e => (string?)e["body"]?["topic"] == "sig.order", "sig.* to get sig.order");
         Assert.Equal(200, (await _gateway.PostAsync($"/signal/{a.Id}", new { topic = "sig.user.deleted", message = 2 }, a.Token)).Status);
         await _b.WaitForAsync(e => (string?)e["body"]?["topic"] == "sig.user.deleted", "sig.user.* to get sig.user.deleted");
-        Assert.DoesNotContain(_b.Calls("/record"), c => (string?)c["body"]!["topic"] == "sig.order");
+        Assert.DoesNotContain(await _b.CallsAsync("/record"), c => (string?)c["body"]!["topic"] == "sig.order");
 
         // A signal nobody listens to is still accepted: signals are fire and forget.
         Assert.Equal(200, (await _gateway.PostAsync($"/signal/{a.Id}", new { topic = "nobody.listens" }, a.Token)).Status);

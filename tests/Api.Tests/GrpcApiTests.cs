@@ -110,7 +110,7 @@ public sealed class GrpcApiTests : IAsyncLifetime
         var signal = await Channel.UnaryAsync(Signal, new SignalRequest { Id = node.Id, Topic = "r.events.one", Message = Json("\"hello\"") }, As(node.Token));
         Assert.Equal("ok", signal.Status);
         await _node.WaitForCallsAsync("/echo", 2, "the signal to reach the node");
-        Assert.Contains(_node.Calls("/echo"), c => (string?)c["body"]!["topic"] == "r.events.one" && (string?)c["body"]!["data"] == "hello");
+        Assert.Contains(await _node.CallsAsync("/echo"), c => (string?)c["body"]!["topic"] == "r.events.one" && (string?)c["body"]!["data"] == "hello");
     }
 
     [Fact]

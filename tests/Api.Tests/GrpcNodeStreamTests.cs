@@ -91,7 +91,7 @@ public sealed class GrpcNodeStreamTests : IAsyncLifetime
 
         // The Python node reports its calls on stdout, which may trail its answers a little.
         await python.WaitForCallsAsync("/echo", Requests - stream.Seen.Count, "the HTTP node's share of the calls");
-        var viaHttp = python.Calls("/echo").Select(c => (int)c["body"]!["data"]!);
+        var viaHttp = (await python.CallsAsync("/echo")).Select(c => (int)c["body"]!["data"]!);
         var viaStream = stream.Seen.Select(m => (int)m.Request.Data.NumberValue);
         Assert.Equal(Enumerable.Range(0, Requests), viaHttp.Concat(viaStream).Order());
         Assert.Contains("http", answeredBy);

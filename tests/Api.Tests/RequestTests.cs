@@ -61,7 +61,7 @@ public sealed class RequestTests : IAsyncLifetime
         Assert.Equal("world", (string)data["data"]!["hello"]!);
         Assert.Equal(10, (double)data["timeout"]!);
         Assert.False(string.IsNullOrEmpty((string?)data["sender"]));
-        var call = _python.Calls("/echo").Single()["body"]!.AsObject();
+        var call = (await _python.CallsAsync("/echo")).Single()["body"]!.AsObject();
         Assert.Equal(["data", "sender", "timeout", "topic"], call.Select(p => p.Key).Order());
     }
 

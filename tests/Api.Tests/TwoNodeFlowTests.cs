@@ -38,12 +38,11 @@ public sealed class TwoNodeFlowTests
             Assert.Equal(i, (int)reply.Json["messages"]![0]!["data"]!["data"]!["i"]!);
         }
 
-        // A node logs each call on its standard output, which this process reads on its own: the line of the last call
-        // may still be on its way when the reply is here.
-        var echoes = await Waits.UntilAsync(() => Task.FromResult(left.Calls("/echo").Count + right.Calls("/echo").Count), n => n >= 6, "the nodes' logs of the six calls");
-        Assert.Equal(6, echoes);
-        Assert.NotEmpty(left.Calls("/echo"));
-        Assert.NotEmpty(right.Calls("/echo"));
+        var leftEchoes = await left.CallsAsync("/echo");
+        var rightEchoes = await right.CallsAsync("/echo");
+        Assert.Equal(6, leftEchoes.Count + rightEchoes.Count);
+        Assert.NotEmpty(leftEchoes);
+        Assert.NotEmpty(rightEchoes);
 
         // A wildcard signal reaches both nodes' slots.
         Assert.Equal(200, (await gateway.PostAsync($"/signal/{r.Id}", new { topic = "flow.events.started", message = "go" }, r.Token)).Status);
@@ -58,14 +57,14 @@ public sealed class TwoNodeFlowTests
         // Left fails its health check: its subscriptions go, right serves the whole group alone.
         await left.SetHealthAsync("fail");
         await gateway.WaitForStatusAsync(l.Id, NodeStatus.Unavailable, "left's health answers 500");
-        var leftCalls = left.Calls("/echo").Count;
+        var leftCalls = (await left.CallsAsync("/echo")).Count;
         for (var i = 0; i < 4; i++)
         {
             var reply = await gateway.PostAsync($"/request/{r.Id}", new { topic = "flow.work", message = new { i } }, r.Token);
             Assert.Equal("right", (string)reply.Json["messages"]![0]!["data"]!["node"]!);
         }
 
-        Assert.Equal(leftCalls, left.Calls("/echo").Count);
+        Assert.Equal(leftCalls, (await left.CallsAsync("/echo")).Count);
         Assert.Equal(404, (await gateway.PostAsync($"/request/{r.Id}", new { topic = "flow.slow.left" }, r.Token)).Status);
 
         // Left recovers: its subscriptions are back and the group spreads over both again.

@@ -55,7 +55,7 @@ public sealed class NodeFlowRestartTests : IDisposable
             async () => (await second.PostAsync($"/flows/queues/{queue}/messages", new { n = 2 }, Admin)).Status, s => s == 202,
             $"the restored gateway to accept a message on {queue}");
         await sink.WaitForCallsAsync("/echo", 2, "the restored node to get the message sent to its inqueue after the restart");
-        Assert.Equal(2, (int)sink.Calls("/echo")[^1]["body"]!["data"]!["n"]!);
+        Assert.Equal(2, (int)(await sink.CallsAsync("/echo"))[^1]["body"]!["data"]!["n"]!);
 
         // The outport works again too.
         Assert.Equal(200, (await second.PostAsync($"/nodes/{node.Id}/outports/out", new { n = 3 }, node.Token)).Status);

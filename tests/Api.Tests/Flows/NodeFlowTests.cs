@@ -33,7 +33,7 @@ public sealed class NodeFlowTests
         }
 
         await sink.WaitForCallsAsync("/echo", 3, "the sink's inport to get the three messages");
-        var calls = sink.Calls("/echo");
+        var calls = await sink.CallsAsync("/echo");
         Assert.Equal([0, 1, 2], calls.Select(c => (int)c["body"]!["data"]!["i"]!).Order());
         Assert.All(calls, c => Assert.Equal($"{b}.IN", (string?)c["body"]!["topic"]));
 
@@ -43,7 +43,7 @@ public sealed class NodeFlowTests
         Assert.Equal(200, (await gateway.PostAsync($"/nodes/{nodeA.Id}/outports/out", new { i = 99 }, nodeA.Token)).Status);
         Assert.Equal(202, (await gateway.PostAsync($"/flows/queues/{queue}/messages", new { i = 100 }, Admin)).Status);
         await sink.WaitForCallsAsync("/echo", 4, "the message sent straight to the sink's queue");
-        Assert.Equal(100, (int)sink.Calls("/echo")[^1]["body"]!["data"]!["i"]!);
+        Assert.Equal(100, (int)(await sink.CallsAsync("/echo"))[^1]["body"]!["data"]!["i"]!);
     }
 
     [Fact]
@@ -71,6 +71,6 @@ public sealed class NodeFlowTests
         Assert.Single(messages, n => n == 2);
         Assert.All(messages, n => Assert.True(n is 1 or 2, $"dumped {string.Join(", ", messages)}"));
         Assert.DoesNotContain(gateway.Logs.Entries, e => e.Message.Contains($"was not delivered to node {node.Id}", StringComparison.Ordinal));
-        Assert.Single(sink.Calls("/echo"));
+        Assert.Single(await sink.CallsAsync("/echo"));
     }
 }

@@ -16,6 +16,7 @@ public sealed class PythonNode : IAsyncDisposable
     private readonly List<JsonNode> _events = [];
     private readonly List<(Func<JsonNode, bool> Match, TaskCompletionSource<JsonNode> Done)> _waiters = [];
     private readonly System.Text.StringBuilder _stderr = new();
+    private int _marks;
 
     private PythonNode(Process process, string name)
     {
@@ -96,9 +97,26 @@ public sealed class PythonNode : IAsyncDisposable
         }
     }
 
-    /// <summary>Calls the node received on <paramref name="path"/> (POSTs from the gateway).</summary>
+    /// <summary>Calls the node has reported so far on <paramref name="path"/> (POSTs from the gateway). A report is read
+    /// on this process's own reader and can trail the node's answer; <see cref="CallsAsync"/> waits for it.</summary>
     public IReadOnlyList<JsonNode> Calls(string path) =>
         Events.Where(e => (string?)e["event"] == "call" && (string?)e["method"] == "POST" && (string?)e["path"] == path).ToArray();
+
+    /// <summary>Calls the node received on <paramref name="path"/>, including every call it answered before this
+    /// method was called: the node reports a call before it answers and writes its reports in order, so once the report
+    /// of a mark asked for now has been read, so have theirs.</summary>
+    public async Task<IReadOnlyList<JsonNode>> CallsAsync(string path)
+    {
+        var mark = Interlocked.Increment(ref _marks).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using (var http = new HttpClient())
+        using (var response = await http.PostAsync($"http://127.0.0.1:{Port}/_control/mark?id={mark}", new StringContent("{}"), TestContext.Current.CancellationToken))
+        {
+            response.EnsureSuccessStatusCode();
+        }
+
+        await WaitForAsync(e => (string?)e["event"] == "mark" && (string?)e["id"] == mark, $"the report of mark {mark}");
+        return Calls(path);
+    }
 
     /// <summary>Waits for a reported event (one already reported counts).</summary>
     public Task<JsonNode> WaitForAsync(Func<JsonNode, bool> match, string what)

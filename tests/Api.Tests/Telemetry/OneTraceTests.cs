@@ -40,7 +40,7 @@ public abstract class OneTraceTestsBase
         var (trace, pythonSpan) = Parse((string)answer["traceparent"]!);
 
         // The Node.js node got the request with the trace in its traceparent header.
-        var call = js.Calls("/hello").Single();
+        var call = (await js.CallsAsync("/hello")).Single();
         Assert.False(call["traceparent"] is null, $"the Node.js node saw no traceparent header: {call.ToJsonString()}");
         var (nodeTrace, nodeParent) = Parse((string)call["traceparent"]!);
         Assert.Equal(trace, nodeTrace);

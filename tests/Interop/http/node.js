@@ -9,6 +9,8 @@
 // Handlers (POST, body {topic, sender, data, timeout} from the gateway): any path answers 200
 //   {"node", "topic", "data", "traceparent"}, the traceparent being the W3C header the gateway sent (or null).
 // Health: GET of any path answers 200.
+// POST /_control/mark?id=ID reports {"event": "mark", "id"} and answers: a caller that has read the mark has read the
+// report of every call answered before it.
 // Every request is reported as {"event": "call", "method", "path", "body", "traceparent"} before it is answered.
 'use strict';
 
@@ -46,7 +48,16 @@ function reply(res, code, value) {
 }
 
 const server = http.createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://localhost').pathname;
+  const url = new URL(req.url, 'http://localhost');
+  const path = url.pathname;
+  if (path === '/_control/mark') {
+    // Reports come out in order: once this one is read, so is every call answered before it.
+    await readBody(req);
+    emit('mark', { id: url.searchParams.get('id') || '' });
+    reply(res, 200, { mark: url.searchParams.get('id') || '' });
+    return;
+  }
+
   const traceparent = req.headers['traceparent'] || null;
   const body = parse(await readBody(req));
   emit('call', { method: req.method, path, body, traceparent });

@@ -16,6 +16,8 @@ Control: POST /_control/health?mode=ok|fail|hang
          POST /_control/send {"url", "body", "headers"?}: the node itself POSTs body (JSON) to url as a traced caller would,
               with a traceparent header of a new trace and span of its own, and answers
               {"traceparent", "status", "body"} (the answer's body parsed as JSON when it is)
+         POST /_control/mark?id=ID: reports {"event": "mark", "id"} and answers; reports are written in order, so a
+              caller that has read the mark has read every call the node answered before it
 Every request is reported as {"event": "call", "method", "path", "body", "traceparent"} before it is answered
 (traceparent: the W3C header the caller sent, or null).
 """
@@ -100,6 +102,13 @@ class Handler(BaseHTTPRequestHandler):
             _state["health"] = mode
             emit("health-mode", mode=mode)
             self._reply(200, {"health": mode})
+            return
+
+        if path == "/_control/mark":
+            # Reports come out in order: once this one is read, so is every call answered before it.
+            mark = parse_qs(parts.query).get("id", [""])[0]
+            emit("mark", id=mark)
+            self._reply(200, {"mark": mark})
             return
 
         if path == "/_control/send":
