@@ -96,4 +96,48 @@ public sealed class AuthTests : IAsyncLifetime
         Assert.Equal(404, malformed.Status);
         Assert.Contains("32 lowercase hex characters", malformed.ErrorMessage);
     }
+
+    [Fact]
+    public async Task Each_request_of_a_keep_alive_connection_is_checked_against_the_token_it_presents()
+    {
+        // One connection for every request below (a connection keeps the hash of the last token it presented).
+        var connections = 0;
+        using var handler = new SocketsHttpHandler
+        {
+            MaxConnectionsPerServer = 1,
+            ConnectCallback = async (context, ct) =>
+            {
+                Interlocked.Increment(ref connections);
+                var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var http = new HttpClient(handler) { BaseAddress = _gateway.Address };
+        async Task<int> Send(HttpMethod method, string path, string token)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            request.Headers.TryAddWithoutValidation("Authorization", $"Bearer {token}");
+            if (method == HttpMethod.Post)
+            {
+                request.Content = new StringContent("""{"topic":"auth.echo"}""", System.Text.Encoding.UTF8, "application/json");
+            }
+
+            using var response = await http.SendAsync(request, TestContext.Current.CancellationToken);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(200, await Send(HttpMethod.Post, $"/request/{_mine.Id}", _mine.Token));
+        Assert.Equal(200, await Send(HttpMethod.Post, $"/request/{_mine.Id}", _mine.Token));
+        Assert.Equal(403, await Send(HttpMethod.Post, $"/request/{_mine.Id}", _other.Token));
+        Assert.Equal(401, await Send(HttpMethod.Post, $"/request/{_mine.Id}", "not-a-token"));
+        Assert.Equal(200, await Send(HttpMethod.Post, $"/request/{_mine.Id}", _mine.Token));
+
+        // The node deletes itself: the very token this connection just presented stops working at once.
+        Assert.Equal(200, await Send(HttpMethod.Delete, $"/nodes/{_mine.Id}", _mine.Token));
+        Assert.Equal(401, await Send(HttpMethod.Post, $"/request/{_mine.Id}", _mine.Token));
+        Assert.Equal(401, await Send(HttpMethod.Get, $"/nodes/{_mine.Id}", _mine.Token));
+        Assert.Equal(200, await Send(HttpMethod.Get, $"/nodes/{_other.Id}", _other.Token));
+        Assert.Equal(1, connections);
+    }
 }

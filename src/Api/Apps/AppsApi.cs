@@ -213,8 +213,8 @@ internal sealed class AppsApi
     /// <summary>Any request needs a bearer token: the admin token or the token of a registered node.</summary>
     internal async ValueTask AuthorizeAsync(HttpContext context)
     {
-        var token = ProxyApi.BearerToken(context.Request);
-        if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
+        var token = PresentedToken.Of(context, ProxyApi.BearerToken(context.Request));
+        if (token.Matches(_adminTokenHash))
         {
             return;
         }

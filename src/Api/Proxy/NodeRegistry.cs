@@ -96,15 +96,14 @@ public sealed partial class NodeRegistry
     }
 
     /// <summary>The id of the node a token belongs to, whichever gateway serves it, or null.</summary>
-    internal async ValueTask<string?> NodeIdForTokenAsync(string token, CancellationToken cancellationToken)
+    internal async ValueTask<string?> NodeIdForTokenAsync(PresentedToken token, CancellationToken cancellationToken)
     {
-        var hash = NodeCredentials.Hash(token);
-        if (_tokens.TryGetValue(Convert.ToHexString(hash), out var id))
+        if (_tokens.TryGetValue(token.Hex, out var id))
         {
             return id;
         }
 
-        return await ClusterAsync(() => _store.FindByTokenHashAsync(hash, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return await ClusterAsync(() => _store.FindByTokenHashAsync(token.Hash, cancellationToken), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The record of a node served here or by another gateway, or null.</summary>

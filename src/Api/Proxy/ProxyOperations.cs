@@ -159,8 +159,7 @@ internal sealed class ProxyOperations
             return;
         }
 
-        var token = BearerToken(request.Headers.Authorization);
-        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
+        if (!PresentedToken.Of(request.HttpContext, BearerToken(request.Headers.Authorization)).Matches(_adminTokenHash))
         {
             throw new TrellisException(ErrorKind.PermissionDenied, "listing every node needs the admin token");
         }
@@ -168,8 +167,8 @@ internal sealed class ProxyOperations
 
     private async Task CheckTokenAsync(HttpRequest request, string id)
     {
-        var token = BearerToken(request.Headers.Authorization);
-        if (_adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
+        var token = PresentedToken.Of(request.HttpContext, BearerToken(request.Headers.Authorization));
+        if (token.Matches(_adminTokenHash))
         {
             return;
         }
