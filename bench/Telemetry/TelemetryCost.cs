@@ -25,7 +25,7 @@ namespace Trellis.Bench.Telemetry;
 /// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round or window, so both sides run on the same process, connections
 /// and JIT; both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|raw-tracing|raw-metrics] [--telemetry-sides off,on,on/0,metrics,…] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--max-traces N] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|aspnet|trellis|raw-tracing|raw-metrics] [--telemetry-sides off,on,on/0,metrics,…] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--max-traces N] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -90,7 +90,9 @@ public static class TelemetryCost
     /// or <c>raw-metrics</c> for the same spans or measurements taken by a bare listener with no SDK behind it;
     /// <c>propagate</c> (<c>propagate-aspnet</c>) for the same sources' (ASP.NET Core's) spans made for their context
     /// only, by a bare listener; <c>metrics-no-trellis</c> or <c>metrics-no-aspnet</c> for metrics without
-    /// <c>trellis.request.duration</c> or <c>http.server.request.duration</c>; null: both.</summary>
+    /// <c>trellis.request.duration</c> or <c>http.server.request.duration</c>; <c>aspnet</c> or <c>trellis</c> for
+    /// ASP.NET Core's instrumentation alone (its server span and request histogram) or Trellis' own (its spans and
+    /// meter), tracing and metrics; null: both.</summary>
     private static string? Only { get; set; }
 
     /// <summary>Tracing and metrics as a Trellis process has them, with exports dropped.</summary>
@@ -146,6 +148,24 @@ public static class TelemetryCost
             listener.SetMeasurementEventCallback<int>(static (_, _, _, _) => { });
             listener.Start();
             return listener;
+        }
+
+        if (only is "aspnet" or "trellis")
+        {
+            // One owner's instrumentation alone, tracing and metrics, the SDK behind it as a process has it: ASP.NET
+            // Core's server span and request histogram, or Trellis' own spans and meter.
+            var aspNet = only == "aspnet";
+            var spans = Sdk.CreateTracerProviderBuilder()
+                .SetSampler(new ParentBasedSampler(new NewTraceSampler(sampleRatio, maxTracesPerSecond)))
+                .AddSource(aspNet ? TelemetryRegistration.AspNetCoreSource : TrellisTelemetry.Name)
+                .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>()))
+                .Build();
+            var measures = Sdk.CreateMeterProviderBuilder()
+                .AddMeter(aspNet ? TelemetryRegistration.AspNetCoreMeters : [TrellisTelemetry.Name])
+                .AddView("http.server.active_requests", MetricStreamConfiguration.Drop)
+                .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), exportIntervalMilliseconds: CollectMilliseconds))
+                .Build();
+            return new Disposables(spans, measures);
         }
 
         var tracer = only is "metrics" or "metrics-no-trellis" or "metrics-no-aspnet" ? null : Sdk.CreateTracerProviderBuilder()
