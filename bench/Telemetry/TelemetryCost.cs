@@ -25,7 +25,7 @@ namespace Trellis.Bench.Telemetry;
 /// Orleans, ASP.NET Core and runtime meters, collected every 2 s by a periodic reader. "Off" is no provider at all.
 /// The providers are made and disposed around each round or window, so both sides run on the same process, connections
 /// and JIT; both sides are warmed up until tiered compilation has settled.
-/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|aspnet|trellis|raw-tracing|raw-metrics] [--telemetry-sides off,on,on/0,metrics,…] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--max-traces N] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
+/// Usage: <c>telemetry [amqp-uri] [--rounds N] [--peer-cpus LIST] [--telemetry-parts p2,p3] [--telemetry-only tracing|metrics|aspnet[-tracing|-metrics]|trellis[-tracing|-metrics]|raw-tracing|raw-metrics] [--telemetry-sides off,on,on/0,metrics,…] [--p3-concurrency 32] [--p3-profile on|off] [--sample-ratio R] [--max-traces N] [--alloc-types] [--census] [--floor]</c>; P2 needs a broker
 /// (<c>TRELLIS_BENCH_RABBITMQ</c>, as p2), P3 nginx and wrk (scripts/bench-deps.sh).
 /// </remarks>
 public static class TelemetryCost
@@ -92,7 +92,8 @@ public static class TelemetryCost
     /// only, by a bare listener; <c>metrics-no-trellis</c> or <c>metrics-no-aspnet</c> for metrics without
     /// <c>trellis.request.duration</c> or <c>http.server.request.duration</c>; <c>aspnet</c> or <c>trellis</c> for
     /// ASP.NET Core's instrumentation alone (its server span and request histogram) or Trellis' own (its spans and
-    /// meter), tracing and metrics; null: both.</summary>
+    /// meter), tracing and metrics, and <c>aspnet-tracing</c>, <c>aspnet-metrics</c>, <c>trellis-tracing</c>,
+    /// <c>trellis-metrics</c> for one of the two; null: both.</summary>
     private static string? Only { get; set; }
 
     /// <summary>Tracing and metrics as a Trellis process has them, with exports dropped.</summary>
@@ -150,17 +151,17 @@ public static class TelemetryCost
             return listener;
         }
 
-        if (only is "aspnet" or "trellis")
+        if (only is "aspnet" or "trellis" or "aspnet-tracing" or "aspnet-metrics" or "trellis-tracing" or "trellis-metrics")
         {
-            // One owner's instrumentation alone, tracing and metrics, the SDK behind it as a process has it: ASP.NET
-            // Core's server span and request histogram, or Trellis' own spans and meter.
-            var aspNet = only == "aspnet";
-            var spans = Sdk.CreateTracerProviderBuilder()
+            // One owner's instrumentation alone (tracing, metrics or both), the SDK behind it as a process has it:
+            // ASP.NET Core's server span and request histogram, or Trellis' own spans and meter.
+            var aspNet = only.StartsWith("aspnet", StringComparison.Ordinal);
+            var spans = only.EndsWith("-metrics", StringComparison.Ordinal) ? null : Sdk.CreateTracerProviderBuilder()
                 .SetSampler(new ParentBasedSampler(new NewTraceSampler(sampleRatio, maxTracesPerSecond)))
                 .AddSource(aspNet ? TelemetryRegistration.AspNetCoreSource : TrellisTelemetry.Name)
                 .AddProcessor(new BatchActivityExportProcessor(new DroppingExporter<Activity>()))
                 .Build();
-            var measures = Sdk.CreateMeterProviderBuilder()
+            var measures = only.EndsWith("-tracing", StringComparison.Ordinal) ? null : Sdk.CreateMeterProviderBuilder()
                 .AddMeter(aspNet ? TelemetryRegistration.AspNetCoreMeters : [TrellisTelemetry.Name])
                 .AddView("http.server.active_requests", MetricStreamConfiguration.Drop)
                 .AddReader(new PeriodicExportingMetricReader(new DroppingExporter<Metric>(), exportIntervalMilliseconds: CollectMilliseconds))
