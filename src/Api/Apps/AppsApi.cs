@@ -1,12 +1,11 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy;
 using Trellis.Api.Proxy.Internal;
+using Trellis.Core.Nodes;
 using Trellis.Grains.Apps;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
@@ -32,7 +31,7 @@ internal sealed class AppsApi
         _nodes = nodes;
         _options = options;
         Logger = logger;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
+        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
     }
 
     public ILogger Logger { get; }

@@ -1,6 +1,4 @@
 using System.Buffers;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,6 +9,7 @@ using Trellis.Api.Proxy;
 using Trellis.Core.Bus;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
+using Trellis.Core.Nodes;
 using Trellis.Core.Topics;
 using Trellis.Grains.Devices;
 using Trellis.Hosting.Messaging;
@@ -50,7 +49,7 @@ internal sealed class EdgeOperations
     {
         _services = services;
         _bus = bus;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
+        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
         _maxTopicLength = messaging.MaxTopicLength;
         MaxBodyBytes = proxy.MaxBodyBytes;
     }
@@ -105,8 +104,7 @@ internal sealed class EdgeOperations
         }
     }
 
-    private bool IsAdmin(string token) =>
-        _adminTokenHash is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash);
+    private bool IsAdmin(string token) => _adminTokenHash is not null && NodeCredentials.Matches(token, _adminTokenHash);
 
     private static string Bearer(StringValues values)
     {

@@ -1,12 +1,13 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Trellis.Api.Proxy;
+using Trellis.Api.Proxy.Internal;
 using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
+using Trellis.Core.Nodes;
 using Trellis.Flows.Broker;
 using Trellis.Flows.Graphs;
 using Trellis.Flows.Networks;
@@ -31,7 +32,7 @@ internal sealed class FlowOperations
     public FlowOperations(IServiceProvider services, SecurityOptions security, ProxyOperations proxy)
     {
         _services = services;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
+        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
         MaxBodyBytes = proxy.MaxBodyBytes;
     }
 
@@ -53,8 +54,7 @@ internal sealed class FlowOperations
             return;
         }
 
-        var token = ProxyApi.BearerToken(request);
-        if (!CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(token)), _adminTokenHash))
+        if (!PresentedToken.Of(request.HttpContext, ProxyApi.BearerToken(request)).Matches(_adminTokenHash))
         {
             throw new TrellisException(ErrorKind.PermissionDenied, "the flows API needs the admin token");
         }

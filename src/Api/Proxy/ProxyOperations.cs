@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Primitives;
@@ -34,7 +32,7 @@ internal sealed class ProxyOperations
         _messaging = messaging;
         _parse = new ProxyRequests(nodes, messaging);
         MaxBodyBytes = nodes.MaxBodyBytes > 0 ? nodes.MaxBodyBytes : messaging.MaxPayloadBytes + EnvelopeAllowance;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? SHA256.HashData(Encoding.UTF8.GetBytes(admin)) : null;
+        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
     }
 
     /// <summary>Room for the fields around a message of the largest allowed size.</summary>
