@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Http;
+using Trellis.Core.Nodes;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Tests.Infrastructure;
 
@@ -32,7 +33,7 @@ public sealed class DashboardTests
             context.Request.Headers.Authorization = authorization;
         }
 
-        Assert.Equal(allowed, DashboardEndpoints.Allowed(context, DashboardEndpoints.Hash(TestGateway.AdminToken)));
+        Assert.Equal(allowed, DashboardEndpoints.Allowed(context, NodeCredentials.Hash(TestGateway.AdminToken)));
     }
 
     [Fact]

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Logging;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy;
 using Trellis.Api.Proxy.Internal;
-using Trellis.Core.Nodes;
 using Trellis.Grains.Apps;
 using Trellis.Core.Errors;
 using Trellis.Core.Messaging;
@@ -31,7 +30,7 @@ internal sealed class AppsApi
         _nodes = nodes;
         _options = options;
         Logger = logger;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
+        _adminTokenHash = security.AdminTokenHash();
     }
 
     public ILogger Logger { get; }

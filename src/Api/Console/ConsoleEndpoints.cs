@@ -56,7 +56,7 @@ public static class ConsoleEndpoints
         }
 
         var security = app.Services.GetRequiredService<SecurityOptions>();
-        var adminHash = security.AdminToken is { Length: > 0 } admin ? DashboardEndpoints.Hash(admin) : null;
+        var adminHash = security.AdminTokenHash();
         app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use((context, next) => GuardAsync(context, adminHash, next)));
 
         // One route matches /console and /console/; the pages' relative links need the slash.

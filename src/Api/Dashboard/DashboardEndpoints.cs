@@ -1,11 +1,11 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Dashboard;
 using Trellis.Api.Proxy;
+using Trellis.Core.Nodes;
 
 namespace Trellis.Api.Dashboard;
 
@@ -19,7 +19,7 @@ public static class DashboardEndpoints
     public static WebApplication MapTrellisDashboard(this WebApplication app)
     {
         var security = app.Services.GetRequiredService<SecurityOptions>();
-        var adminHash = security.AdminToken is { Length: > 0 } admin ? Hash(admin) : null;
+        var adminHash = security.AdminTokenHash();
         app.UseWhen(static c => c.Request.Path.StartsWithSegments(Path), branch => branch.Use(async (context, next) =>
         {
             if (Allowed(context, adminHash))
@@ -44,8 +44,6 @@ public static class DashboardEndpoints
         app.MapOrleansDashboard(routePrefix: Path);
         return app;
     }
-
-    internal static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 
     /// <summary>Whether the caller may see the dashboard: a loopback caller always; another one with the admin token.</summary>
     internal static bool Allowed(HttpContext context, byte[]? adminHash)
@@ -78,6 +76,6 @@ public static class DashboardEndpoints
             }
         }
 
-        return token is not null && CryptographicOperations.FixedTimeEquals(Hash(token), adminHash);
+        return token is not null && NodeCredentials.Matches(token, adminHash);
     }
 }

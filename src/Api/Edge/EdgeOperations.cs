@@ -49,7 +49,7 @@ internal sealed class EdgeOperations
     {
         _services = services;
         _bus = bus;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
+        _adminTokenHash = security.AdminTokenHash();
         _maxTopicLength = messaging.MaxTopicLength;
         MaxBodyBytes = proxy.MaxBodyBytes;
     }

@@ -7,7 +7,6 @@ using Trellis.Api.Proxy;
 using Trellis.Api.Proxy.Internal;
 using Trellis.Core.Diagnostics;
 using Trellis.Core.Errors;
-using Trellis.Core.Nodes;
 using Trellis.Flows.Broker;
 using Trellis.Flows.Graphs;
 using Trellis.Flows.Networks;
@@ -32,7 +31,7 @@ internal sealed class FlowOperations
     public FlowOperations(IServiceProvider services, SecurityOptions security, ProxyOperations proxy)
     {
         _services = services;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
+        _adminTokenHash = security.AdminTokenHash();
         MaxBodyBytes = proxy.MaxBodyBytes;
     }
 

@@ -32,7 +32,7 @@ internal sealed class ProxyOperations
         _messaging = messaging;
         _parse = new ProxyRequests(nodes, messaging);
         MaxBodyBytes = nodes.MaxBodyBytes > 0 ? nodes.MaxBodyBytes : messaging.MaxPayloadBytes + EnvelopeAllowance;
-        _adminTokenHash = security.AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
+        _adminTokenHash = security.AdminTokenHash();
     }
 
     /// <summary>Room for the fields around a message of the largest allowed size.</summary>

@@ -85,6 +85,10 @@ public sealed class SecurityOptions
     /// <summary>A bearer token that may manage every node and publish as any; unset means node tokens only.</summary>
     public string? AdminToken { get; set; }
 
+    /// <summary>The SHA-256 of <see cref="AdminToken"/> (<see cref="NodeCredentials.Hash"/>), which is all a check of a
+    /// presented token needs; null when none is set.</summary>
+    public byte[]? AdminTokenHash() => AdminToken is { Length: > 0 } admin ? NodeCredentials.Hash(admin) : null;
+
     public SecurityOptions Validate()
     {
         if (AdminToken is { } token && token.Length > 0)

@@ -9,6 +9,7 @@ using Trellis.Api.Console.Internal;
 using Trellis.Api.Dashboard;
 using Trellis.Api.Tests.Infrastructure;
 using Trellis.Core.Diagnostics;
+using Trellis.Core.Nodes;
 using Trellis.Grains.Devices;
 using Trellis.Hosting.Messaging;
 using Trellis.TestKit;
@@ -147,7 +148,7 @@ public sealed class ConsoleEndpointTests : IAsyncLifetime
     [InlineData("Basic " + "b3BzOmFkbWluLXRva2VuLWZvci10ZXN0cy0wMTIzNDU2Nzg5", true)]   // ops:admin-token-for-tests-0123456789
     public async Task Off_loopback_the_console_takes_the_admin_token(string? authorization, bool allowed)
     {
-        var (status, body, passed) = await GuardAsync("192.0.2.7", authorization, DashboardEndpoints.Hash(TestGateway.AdminToken));
+        var (status, body, passed) = await GuardAsync("192.0.2.7", authorization, NodeCredentials.Hash(TestGateway.AdminToken));
         Assert.Equal(allowed, passed);
         Assert.Equal(allowed ? 200 : 401, status);
         if (!allowed)

@@ -1,10 +1,9 @@
 using System.Net;
-using System.Security.Cryptography;
-using System.Text;
 using Microsoft.AspNetCore.Http;
 using Trellis.Api.Errors;
 using Trellis.Api.Proxy;
 using Trellis.Core.Errors;
+using Trellis.Core.Nodes;
 
 namespace Trellis.Api.Operator.Internal;
 
@@ -12,7 +11,7 @@ namespace Trellis.Api.Operator.Internal;
 /// callers only (the listener's own machine), as the dashboard.</summary>
 internal sealed class OperatorAccess(SecurityOptions security)
 {
-    private readonly byte[]? _adminHash = security.AdminToken is { Length: > 0 } admin ? Hash(admin) : null;
+    private readonly byte[]? _adminHash = security.AdminTokenHash();
 
     /// <summary>Throws 401 for a missing or wrong admin token, 403 for a caller off loopback when there is no admin token.</summary>
     public void Check(HttpContext context, string what)
@@ -20,7 +19,7 @@ internal sealed class OperatorAccess(SecurityOptions security)
         if (_adminHash is not null)
         {
             var token = ProxyOperations.BearerToken(context.Request.Headers.Authorization);
-            if (token.Length == 0 || !CryptographicOperations.FixedTimeEquals(Hash(token), _adminHash))
+            if (token.Length == 0 || !NodeCredentials.Matches(token, _adminHash))
             {
                 throw ApiException.Unauthenticated($"{what} needs the admin token: Authorization: Bearer <Trellis:Security:AdminToken>", "invalid_token");
             }
@@ -34,6 +33,4 @@ internal sealed class OperatorAccess(SecurityOptions security)
                 $"{what} is served to loopback callers only (set Trellis:Security:AdminToken to open it to others with that token)");
         }
     }
-
-    private static byte[] Hash(string token) => SHA256.HashData(Encoding.UTF8.GetBytes(token));
 }
